@@ -1,0 +1,40 @@
+# logtrial: every target sets itself up on a fresh machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup deps test run nightly lint type bench clean
+
+$(STAMP): pyproject.toml scripts/setup-debian.sh
+	bash scripts/setup-debian.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test,dev,fast,tansu]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+run: $(STAMP)
+	$(VENV)/bin/logtrial run --target reference --nodes 3 --time-limit 60 --nemesis partition,kill
+
+nightly: $(STAMP)
+	$(PY) -m pytest -m "nightly or chaos" --hypothesis-profile=nightly $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check harness reference_broker tests suites benchmarks
+
+type: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_log_checker.py
+	$(PY) benchmarks/bench_linearizable.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
