@@ -110,6 +110,6 @@ def guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
     """Run ``check``; a crash becomes an ``unknown`` result carrying the traceback."""
     try:
         return check()
-    except Exception as e:  # noqa: BLE001 - a crashing checker must not pass a run
+    except Exception as e:  # a crashing checker must not pass a run
         tb = traceback.format_exc(limit=5)
         return CheckResult(checker=name, valid="unknown", error=f"checker crashed: {e!r}\n{tb}")

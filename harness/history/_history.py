@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import msgspec
+
 from harness.history._op import Op
 
 
@@ -97,6 +99,5 @@ class History:
 
 def renumber(ops: Sequence[Op]) -> list[Op]:
     """Ops with ``index`` set to their position (for writers of synthetic histories)."""
-    import msgspec
-
-    return [op if op.index == i else msgspec.structs.replace(op, index=i) for i, op in enumerate(ops)]
+    return [op if op.index == i else msgspec.structs.replace(op, index=i)
+            for i, op in enumerate(ops)]

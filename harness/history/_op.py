@@ -32,6 +32,8 @@ MOP_FS: Final[frozenset[str]] = frozenset(("send", "poll", "txn"))
 #: fs whose value is a list of keys.
 KEY_LIST_FS: Final[frozenset[str]] = frozenset(("assign", "subscribe"))
 
+_INTERN: Final[dict[str, str]] = {t: t for t in OP_TYPES}
+
 #: The fields every op has; anything else in a record is kept in ``Op.extra``.
 CORE_FIELDS: Final[tuple[str, ...]] = ("index", "time", "process", "type", "f", "value")
 
@@ -144,18 +146,24 @@ def op_from_dict(d: dict[str, Any], position: int) -> Op:
         raise ValueError("missing \"type\"") from None
     if typ not in OP_TYPES:
         raise ValueError(f"unknown type {typ!r} (expected invoke, ok, fail or info)")
+    if type(typ) is not str:
+        typ = _INTERN[typ]
     try:
         f = d["f"]
     except KeyError:
         raise ValueError("missing \"f\"") from None
     if not isinstance(f, str):
         raise ValueError(f"\"f\" must be a string, got {f!r}")
+    if type(f) is not str:
+        f = str.__str__(f)
     try:
         process = d["process"]
     except KeyError:
         raise ValueError("missing \"process\"") from None
     if isinstance(process, bool) or not isinstance(process, (int, str)):
         raise ValueError(f"\"process\" must be an integer or a string, got {process!r}")
+    if type(process) is not int and type(process) is not str:
+        process = str.__str__(process)
     index = d.get("index", position)
     if isinstance(index, bool) or not isinstance(index, int):
         raise ValueError(f"\"index\" must be an integer, got {index!r}")

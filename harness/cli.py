@@ -1,0 +1,167 @@
+"""The ``logtrial`` command line.
+
+Exit codes (shared by every subcommand that judges a history):
+0 valid, 1 invalid, 3 unknown, 2 bad input or usage (one line on stderr, no traceback).
+Heavy modules are imported inside the commands so ``logtrial --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from harness.errors import LogtrialError
+
+EXIT_VALID = 0
+EXIT_INVALID = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNKNOWN = 3
+
+
+def exit_code(valid: object) -> int:
+    if valid is True:
+        return EXIT_VALID
+    if valid is False:
+        return EXIT_INVALID
+    return EXIT_UNKNOWN
+
+
+def fail(message: str) -> NoReturn:
+    """Print a one-line reason and exit 2."""
+    click.echo(f"logtrial: error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="logtrial", prog_name="logtrial")
+def cli() -> None:
+    """Property-based conformance and chaos testing for Kafka-compatible brokers."""
+
+
+def _split_types(values: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(t.strip() for t in v.split(",") if t.strip())
+    return out
+
+
+def _history_path(path: Path) -> tuple[Path, dict[str, Any]]:
+    """A history file, or a run directory holding history.jsonl and run.json."""
+    if path.is_dir():
+        hist = path / "history.jsonl"
+        if not hist.exists():
+            fail(f"{path} is a directory without a history.jsonl (expected a history file "
+                 "or a run directory)")
+        run: dict[str, Any] = {}
+        run_json = path / "run.json"
+        if run_json.exists():
+            import orjson
+
+            try:
+                loaded = orjson.loads(run_json.read_bytes())
+            except orjson.JSONDecodeError as e:
+                fail(f"{run_json}: bad JSON: {e}")
+            if isinstance(loaded, dict):
+                run = loaded
+        return hist, run
+    return path, {}
+
+
+@cli.command()
+@click.argument("history", type=click.Path(path_type=Path))
+@click.option("--checker", type=click.Choice(["log", "linearizable"]), default="log",
+              show_default=True, help="Which analysis to run.")
+@click.option("--format", "fmt", default=None,
+              help="History format: jsonl or edn (default: from the extension); with "
+                   "--checker linearizable also etcd or porcupine-kv.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--allow", multiple=True, metavar="TYPE",
+              help="Treat an anomaly type as allowed (repeatable, or comma-separated).")
+@click.option("--sub-via", type=click.Choice(["assign", "subscribe"]), default=None,
+              help="How consumers were attached (subscribe allows poll-skip and "
+                   "nonmonotonic-poll). Default: from run.json, else assign.")
+@click.option("--acks", type=click.Choice(["0", "1", "all", "-1"]), default=None,
+              help="Producer acks of the run (0/1 allow lost-write and unseen). "
+                   "Default: from run.json, else all.")
+@click.option("--model", type=click.Choice(["register", "kv", "log"]), default=None,
+              help="Model for --checker linearizable.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=None,
+              help="Per-partition time limit in seconds (linearizable).")
+@click.option("--all-partitions", is_flag=True,
+              help="Report every partition instead of stopping at the first illegal one.")
+@click.option("--max-witnesses", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Witnesses listed per anomaly type (the count covers all).")
+def check(history: Path, checker: str, fmt: str | None, as_json: bool, allow: tuple[str, ...],
+          sub_via: str | None, acks: str | None, model: str | None, timeout_s: float | None,
+          all_partitions: bool, max_witnesses: int) -> None:
+    """Check a recorded HISTORY (a .jsonl / .edn file or a run directory)."""
+    try:
+        path, run = _history_path(history)
+        if checker == "log":
+            result = _check_log(path, fmt, allow, sub_via, acks, run, max_witnesses)
+        else:
+            result = _check_linearizable(path, fmt, model, timeout_s, all_partitions)
+    except LogtrialError as e:
+        fail(str(e))
+    from harness.console import print_result
+
+    if as_json:
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(result.to_json(), option=orjson.OPT_NON_STR_KEYS))
+        sys.stdout.buffer.write(b"\n")
+    else:
+        print_result(result)
+    sys.exit(exit_code(result.valid))
+
+
+def _check_log(path: Path, fmt: str | None, allow: tuple[str, ...], sub_via: str | None,
+               acks: str | None, run: dict[str, Any], max_witnesses: int) -> Any:
+    from harness.checkers.log import ANOMALY_TYPES, LogCheckOptions, check
+    from harness.history import load
+
+    allowed = _split_types(allow)
+    unknown = [t for t in allowed if t not in ANOMALY_TYPES]
+    if unknown:
+        fail(f"unknown anomaly type(s) for --allow: {', '.join(unknown)} "
+             f"(expected some of: {', '.join(ANOMALY_TYPES)})")
+    opts = run.get("options", {}) if isinstance(run.get("options"), dict) else {}
+    sub = sub_via or str(opts.get("sub_via", "assign"))
+    ack = acks or str(opts.get("acks", "all"))
+    history = load(path, fmt)
+    return check(history, LogCheckOptions(sub_via=sub, acks=ack,
+                                          allow=frozenset(allowed),
+                                          max_witnesses=max_witnesses))
+
+
+def _check_linearizable(path: Path, fmt: str | None, model: str | None,
+                        timeout_s: float | None, all_partitions: bool) -> Any:
+    if model is None:
+        fail("--checker linearizable needs --model register|kv|log")
+    from harness.checkers.linearizable import check_operations, load_operations
+
+    if fmt is None:
+        from harness.history import detect_format
+
+        fmt = detect_format(path)
+    ops = load_operations(path, fmt)
+    return check_operations(ops, model, timeout_s=timeout_s, all_partitions=all_partitions)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="logtrial",
+                 standalone_mode=True)
+    except LogtrialError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        click.echo("logtrial: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
