@@ -139,12 +139,15 @@ _BROKER_KEYS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "log.flush.policy": ("log.flush_policy", _policy),
     "log.flush.interval.ms": ("log.flush_ms", lambda k, v: _int(k, v, 0)),
 }
-# Accepted for compatibility with Kafka command lines; no effect on one node.
+# Accepted but not interpreted here: replication settings (no effect on one node) and
+# settings the group coordinator reads from `BrokerConfig.raw`.
 _IGNORED_BROKER_KEYS = frozenset({
     "default.replication.factor", "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
     "min.insync.replicas", "offsets.topic.num.partitions", "log.retention.hours",
     "log.retention.minutes",
+    # read by the group coordinator from BrokerConfig.raw
+    "group.max.size", "offset.metadata.max.bytes", "offsets.topic.segment.bytes",
 })
 BROKER_KEYS = frozenset(_BROKER_KEYS) | _IGNORED_BROKER_KEYS
 
