@@ -139,7 +139,7 @@ class JsonlWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self.count = 0
 
     def write(self, op: Op) -> None:

@@ -1,0 +1,79 @@
+"""Every client error is either definite (``fail``: it certainly did not happen) or
+indefinite (``info``: it may have happened). One table decides, keyed by Kafka error
+code or by exception type name, for both client libraries.
+
+The rule of thumb: an error the broker returns *before* it appends (no leader here,
+not enough replicas, invalid request, unknown topic) is definite for a send; anything
+after the request may have reached the log (timeouts, disconnects, "not enough
+replicas after append", unknown errors) is indefinite. Reads change no data, but a
+failed poll may have moved the consumer's position, so a poll error crashes the
+consumer (``info``) and a fresh process starts over, as Jepsen does.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Outcome = Literal["fail", "info"]
+
+#: Kafka error codes whose meaning is "the broker did not append this send".
+DEFINITE_SEND_CODES: Final[dict[int, str]] = {
+    2: "CORRUPT_MESSAGE",
+    3: "UNKNOWN_TOPIC_OR_PARTITION",
+    5: "LEADER_NOT_AVAILABLE",
+    6: "NOT_LEADER_OR_FOLLOWER",
+    10: "MESSAGE_TOO_LARGE",
+    17: "INVALID_TOPIC_EXCEPTION",
+    18: "RECORD_LIST_TOO_LARGE",
+    19: "NOT_ENOUGH_REPLICAS",
+    21: "INVALID_REQUIRED_ACKS",
+    29: "TOPIC_AUTHORIZATION_FAILED",
+    35: "UNSUPPORTED_VERSION",
+    42: "INVALID_REQUEST",
+    43: "UNSUPPORTED_FOR_MESSAGE_FORMAT",
+    45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
+    47: "INVALID_PRODUCER_EPOCH",
+    59: "UNKNOWN_PRODUCER_ID",
+    87: "INVALID_RECORD",
+}
+
+#: Error codes that may hide a write (the broker may have appended before failing).
+INDEFINITE_SEND_CODES: Final[dict[int, str]] = {
+    -1: "UNKNOWN_SERVER_ERROR",
+    7: "REQUEST_TIMED_OUT",
+    13: "NETWORK_EXCEPTION",
+    20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+}
+
+#: Exception class names (kafka-python and ours) that mean "no request was sent".
+DEFINITE_EXCEPTIONS: Final[frozenset[str]] = frozenset({
+    "NoBrokersAvailable",
+    "NodeNotReadyError",
+    "UnrecognizedBrokerVersion",
+    "IllegalStateError",
+    "InvalidTopicError",
+    "MessageSizeTooLargeError",
+    "SerializationError",
+})
+
+
+def classify_send(code: int | None = None, exception: str | None = None) -> Outcome:
+    """Definite or indefinite outcome of a failed send."""
+    if code is not None:
+        if code in DEFINITE_SEND_CODES:
+            return "fail"
+        return "info"
+    if exception is not None and exception in DEFINITE_EXCEPTIONS:
+        return "fail"
+    return "info"
+
+
+def classify_read(code: int | None = None, exception: str | None = None) -> Outcome:
+    """A failed poll/assign/subscribe: definite only when nothing was attempted."""
+    if exception is not None and exception in DEFINITE_EXCEPTIONS:
+        return "fail"
+    return "info"
+
+
+def error_name(code: int) -> str:
+    return DEFINITE_SEND_CODES.get(code) or INDEFINITE_SEND_CODES.get(code) or f"code-{code}"

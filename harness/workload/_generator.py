@@ -1,0 +1,166 @@
+"""Pure generators of the kafka workload (Jepsen's design, STYLE.md).
+
+A generator is an immutable value. ``gen.op(ctx)`` returns the next invocation (or
+`Pending` with the time to ask again, or ``None`` when it is exhausted) together with
+the generator to use next. It never reads a clock, a socket or a global random source:
+time and free processes arrive in `Context`, and randomness is a splitmix64 state that
+is part of the value. So the same seed gives the same ops for the same contexts, and
+generators are tested without any broker.
+
+What a generator must not do: block, sleep, talk to a client, or record history; the
+interpreter owns all of that.
+
+The kafka workload, after Jepsen's (``jepsen.tests.kafka``):
+- every send writes a fresh integer value (unique across the run) to a key; a key is
+  one topic-partition;
+- a process first attaches its consumer (``assign`` a random non-empty subset of keys,
+  or ``subscribe`` to them, per ``sub_via``), then mixes sends and polls, and now and
+  then re-attaches;
+- a process that crashed (an ``info`` completion) is replaced by a new process id, which
+  attaches again first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+_MASK = (1 << 64) - 1
+
+
+def splitmix64(state: int) -> tuple[int, int]:
+    """One step of splitmix64: ``(random 64-bit value, next state)``."""
+    state = (state + 0x9E3779B97F4A7C15) & _MASK
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31), state
+
+
+def uniform(state: int) -> tuple[float, int]:
+    """A float in [0, 1) and the next state."""
+    v, state = splitmix64(state)
+    return (v >> 11) * (1.0 / (1 << 53)), state
+
+
+def derive_seed(seed: int, name: str) -> int:
+    """A sub-seed per subsystem (TigerBeetle's habit): stable across runs and Pythons."""
+    h = seed & _MASK
+    for ch in name.encode():
+        h, _ = splitmix64(h ^ ch)
+    return h
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the interpreter tells a generator: the time and which processes are idle."""
+
+    time_ns: int
+    free: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    process: int
+    f: str
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Nothing to do now; ask again at ``until_ns`` (or when a process frees up)."""
+
+    until_ns: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaWorkload:
+    """The options of the kafka workload (what run.json records)."""
+
+    keys: tuple[str, ...] = ("0", "1", "2", "3")
+    #: ops per second over all processes; 0 means as fast as processes free up.
+    rate: float = 200.0
+    send_share: float = 0.5
+    reattach_share: float = 0.02
+    sub_via: Literal["assign", "subscribe"] = "assign"
+    #: Zipf-like skew of key choice; 0 is uniform.
+    key_skew: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("the workload needs at least one key")
+        if not 0.0 <= self.send_share <= 1.0:
+            raise ValueError(f"send_share must be within [0, 1], got {self.send_share}")
+        if self.rate < 0:
+            raise ValueError(f"rate must be >= 0 ops/s, got {self.rate}")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaGenerator:
+    """The kafka workload as a pure generator."""
+
+    workload: KafkaWorkload
+    rng: int
+    next_value: int = 0
+    next_time_ns: int = 0
+    attached: frozenset[int] = field(default_factory=frozenset)
+
+    @classmethod
+    def start(cls, workload: KafkaWorkload, seed: int) -> KafkaGenerator:
+        return cls(workload=workload, rng=derive_seed(seed, "workload"))
+
+    def _pick_key(self, rng: int) -> tuple[str, int]:
+        keys = self.workload.keys
+        u, rng = uniform(rng)
+        skew = self.workload.key_skew
+        if skew > 0:
+            u = u ** (1.0 + skew)
+        return keys[min(int(u * len(keys)), len(keys) - 1)], rng
+
+    def _pick_subset(self, rng: int) -> tuple[list[str], int]:
+        keys = self.workload.keys
+        chosen: list[str] = []
+        for k in keys:
+            u, rng = uniform(rng)
+            if u < 0.5:
+                chosen.append(k)
+        if not chosen:
+            k, rng = self._pick_key(rng)
+            chosen = [k]
+        return chosen, rng
+
+    def op(self, ctx: Context) -> tuple[Invocation | Pending | None, KafkaGenerator]:
+        if ctx.time_ns < self.next_time_ns:
+            return Pending(self.next_time_ns), self
+        if not ctx.free:
+            return Pending(None), self
+        rng = self.rng
+        v, rng = splitmix64(rng)
+        process = ctx.free[v % len(ctx.free)]
+        w = self.workload
+        nxt = self.next_time_ns
+        if w.rate > 0:
+            u, rng = uniform(rng)
+            gap = int(2.0 * u * 1e9 / w.rate)
+            nxt = max(self.next_time_ns, ctx.time_ns - int(1e9 / w.rate)) + gap
+        attached = self.attached
+        value_ctr = self.next_value
+        u, rng = uniform(rng)
+        if process not in attached or u < w.reattach_share:
+            keys, rng = self._pick_subset(rng)
+            inv = Invocation(process, w.sub_via, keys)
+            attached = attached | {process}
+        else:
+            u, rng = uniform(rng)
+            if u < w.send_share:
+                key, rng = self._pick_key(rng)
+                inv = Invocation(process, "send", [["send", key, value_ctr]])
+                value_ctr += 1
+            else:
+                inv = Invocation(process, "poll", [["poll"]])
+        return inv, replace(self, rng=rng, next_value=value_ctr, next_time_ns=nxt,
+                            attached=attached)
+
+    def forget(self, process: int) -> KafkaGenerator:
+        """A process crashed: its replacement must attach again."""
+        return replace(self, attached=self.attached - {process})

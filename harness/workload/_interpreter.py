@@ -1,0 +1,245 @@
+"""The interpreter: the one place that owns threads, time and history recording.
+
+It asks a pure generator for the next invocation, hands it to the idle worker thread
+of that process, and records the invocation and its completion in the `Recorder`.
+A completion of type ``info`` means the client may be broken: the worker closes it and
+takes a new process id (old id + concurrency), as Jepsen does, so every process's ops
+stay sequential in the history.
+
+What it must not do: decide what to send (the generator does) or judge anything (the
+checkers do).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.history import History, JsonlWriter, Op, Pairer
+from harness.workload._clients import Client, ClientError
+from harness.workload._generator import Context, Invocation, KafkaGenerator, Pending
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    """Thread-safe history recorder: stamps index and monotonic time, keeps the ops in
+    memory and streams them to ``history.jsonl``."""
+
+    def __init__(self, path: Path | None, clock_ns: Callable[[], int] = time.monotonic_ns) -> None:
+        self._clock = clock_ns
+        self._t0 = clock_ns()
+        self._lock = threading.Lock()
+        self.ops: list[Op] = []
+        self._writer = JsonlWriter(path) if path is not None else None
+        self.counts = {"invoke": 0, "ok": 0, "fail": 0, "info": 0}
+
+    def now_ns(self) -> int:
+        return self._clock() - self._t0
+
+    def record(self, process: int | str, type: str, f: str, value: Any,
+               error: Any = None) -> Op:
+        extra = {"error": error} if error is not None else {}
+        with self._lock:
+            op = Op(index=len(self.ops), time=self._clock() - self._t0, process=process,
+                    type=type, f=f, value=value, extra=extra)
+            self.ops.append(op)
+            self.counts[type] = self.counts.get(type, 0) + 1
+            if self._writer is not None:
+                self._writer.write(op)
+        return op
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def history(self) -> History:
+        with self._lock:
+            ops = list(self.ops)
+        pairer = Pairer()
+        for op in ops:
+            pairer.add(op)
+        return History(ops, pairer.partner)
+
+
+ClientFactory = Callable[[int], Client]
+
+
+def apply(client: Client, f: str, value: Any) -> Any:
+    """Run one workload op on a client; returns the completion value."""
+    if f == "send":
+        out = []
+        for mop in value:
+            _, key, v = mop
+            out.append(["send", key, [client.send(key, v), v]])
+        return out
+    if f == "poll":
+        return [["poll", client.poll()]]
+    if f == "assign":
+        client.assign(list(value))
+        return value
+    if f == "subscribe":
+        client.subscribe(list(value))
+        return value
+    raise ValueError(f"the kafka workload has no op {f!r}")
+
+
+@dataclass
+class _Slot:
+    process: int
+    busy: bool = False
+    client: Client | None = None
+    inbox: queue.Queue[Invocation | None] = field(default_factory=queue.Queue)
+
+
+class Interpreter:
+    """Drives ``concurrency`` client threads from a generator for ``time_limit_s``."""
+
+    def __init__(self, recorder: Recorder, client_factory: ClientFactory, concurrency: int,
+                 on_crash: Callable[[int], None] | None = None) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.recorder = recorder
+        self.factory = client_factory
+        self.concurrency = concurrency
+        self._cond = threading.Condition()
+        self._slots = [_Slot(process=i) for i in range(concurrency)]
+        self._threads: list[threading.Thread] = []
+        self.stop_event = threading.Event()
+        self._on_crash = on_crash
+
+    def _worker(self, slot: _Slot) -> None:
+        rec = self.recorder
+        while True:
+            inv = slot.inbox.get()
+            if inv is None:
+                break
+            try:
+                if slot.client is None:
+                    slot.client = self.factory(slot.process)
+                done = apply(slot.client, inv.f, inv.value)
+                rec.record(inv.process, "ok", inv.f, done)
+                crashed = False
+            except ClientError as e:
+                rec.record(inv.process, e.outcome, inv.f, inv.value, error=e.error)
+                crashed = e.outcome == "info"
+            except Exception as e:  # a client bug: outcome unknown, never "ok"
+                log.exception("client raised unexpectedly")
+                rec.record(inv.process, "info", inv.f, inv.value,
+                           error=["client-crash", type(e).__name__, str(e)[:200]])
+                crashed = True
+            with self._cond:
+                if crashed:
+                    if slot.client is not None:
+                        slot.client.close()
+                        slot.client = None
+                    slot.process += self.concurrency
+                slot.busy = False
+                self._cond.notify_all()
+
+    def run(self, gen: KafkaGenerator, time_limit_s: float,
+            progress: Callable[[], None] | None = None) -> KafkaGenerator:
+        """Run until the time limit, the generator ends, or `stop_event` is set."""
+        rec = self.recorder
+        for slot in self._slots:
+            t = threading.Thread(target=self._worker, args=(slot,), daemon=True,
+                                 name=f"logtrial-worker-{slot.process}")
+            t.start()
+            self._threads.append(t)
+        deadline = rec.now_ns() + int(time_limit_s * 1e9)
+        next_progress = 0
+        while not self.stop_event.is_set():
+            now = rec.now_ns()
+            if now >= deadline:
+                break
+            if progress is not None and now >= next_progress:
+                progress()
+                next_progress = now + 250_000_000
+            with self._cond:
+                free = tuple(s.process for s in self._slots if not s.busy)
+                res, gen = gen.op(Context(now, free))
+                if res is None:
+                    break
+                if isinstance(res, Pending):
+                    wait_ns = deadline - now if res.until_ns is None else res.until_ns - now
+                    self._cond.wait(timeout=max(0.0, min(wait_ns / 1e9, 0.25)))
+                    continue
+                slot = next(s for s in self._slots if s.process == res.process)
+                slot.busy = True
+            rec.record(res.process, "invoke", res.f, res.value)
+            slot.inbox.put(res)
+        return gen
+
+    def drain(self, timeout_s: float) -> None:
+        """Let in-flight ops finish (up to ``timeout_s``), then stop the workers."""
+        end = time.monotonic() + timeout_s
+        with self._cond:
+            while any(s.busy for s in self._slots):
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(timeout=min(left, 0.2))
+        for slot in self._slots:
+            slot.inbox.put(None)
+        for t in self._threads:
+            t.join(timeout=max(0.0, end - time.monotonic()) + 1.0)
+        for slot in self._slots:
+            if slot.client is not None and not slot.busy:
+                slot.client.close()
+                slot.client = None
+
+    @property
+    def processes(self) -> list[int]:
+        return [s.process for s in self._slots]
+
+
+def final_reads(recorder: Recorder, client: Client, process: int, keys: list[str],
+                timeout_s: float, stop: threading.Event | None = None) -> dict[str, int]:
+    """Jepsen's final phase: assign every key from the start and poll until every
+    acknowledged offset is reached or ``timeout_s`` passes. Returns, per key, the
+    highest offset read. Every op is recorded like any other."""
+    targets: dict[str, int] = {}
+    for op in recorder.history().ops:
+        if op.type == "ok" and op.f == "send":
+            for mop in op.value:
+                k, (off, _) = mop[1], mop[2]
+                if off is not None and off > targets.get(k, -1):
+                    targets[k] = off
+    recorder.record(process, "invoke", "assign", keys)
+    try:
+        client.assign(keys)
+        recorder.record(process, "ok", "assign", keys)
+    except ClientError as e:
+        recorder.record(process, e.outcome, "assign", keys, error=e.error)
+        return {}
+    seen: dict[str, int] = {}
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and not (stop is not None and stop.is_set()):
+        if all(seen.get(k, -1) >= off for k, off in targets.items()):
+            break
+        recorder.record(process, "invoke", "poll", [["poll"]])
+        try:
+            polled = client.poll()
+        except ClientError as e:
+            recorder.record(process, e.outcome, "poll", [["poll"]], error=e.error)
+            if e.outcome == "info":
+                break
+            continue
+        recorder.record(process, "ok", "poll", [["poll", polled]])
+        for k, pairs in polled.items():
+            if pairs:
+                seen[k] = max(seen.get(k, -1), pairs[-1][0])
+    return seen

@@ -1,0 +1,73 @@
+"""The kafka generator is pure: same seed and contexts, same ops; no broker needed."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.workload import Context, Invocation, KafkaGenerator, KafkaWorkload, Pending
+from harness.workload._generator import derive_seed, splitmix64, uniform
+
+
+def drive(gen: KafkaGenerator, steps: int, procs: int = 3,
+          step_ns: int = 10_000_000) -> list[Invocation]:
+    out: list[Invocation] = []
+    t = 0
+    for _ in range(steps):
+        res, gen = gen.op(Context(t, tuple(range(procs))))
+        if isinstance(res, Invocation):
+            out.append(res)
+        t += step_ns
+    return out
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**64 - 1))
+def test_same_seed_same_ops(seed: int) -> None:
+    w = KafkaWorkload(keys=("a", "b", "c"), rate=0)
+    assert drive(KafkaGenerator.start(w, seed), 200) == drive(KafkaGenerator.start(w, seed), 200)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**64 - 1), st.sampled_from(["assign", "subscribe"]))
+def test_values_unique_and_processes_attach_first(seed: int, sub_via: str) -> None:
+    w = KafkaWorkload(keys=("0", "1"), rate=0, sub_via=sub_via)  # type: ignore[arg-type]
+    ops = drive(KafkaGenerator.start(w, seed), 500, procs=4)
+    values = [op.value[0][2] for op in ops if op.f == "send"]
+    assert len(values) == len(set(values))
+    first: dict[int, str] = {}
+    for op in ops:
+        first.setdefault(op.process, op.f)
+        if op.f in ("assign", "subscribe"):
+            assert op.f == sub_via
+            assert op.value and set(op.value) <= {"0", "1"}
+    assert set(first.values()) == {sub_via}
+
+
+def test_rate_spaces_ops_and_pending_when_busy() -> None:
+    w = KafkaWorkload(keys=("0",), rate=100)  # ~10 ms apart on average
+    gen = KafkaGenerator.start(w, 7)
+    res, gen = gen.op(Context(0, (0,)))
+    assert isinstance(res, Invocation)
+    res2, _ = gen.op(Context(0, (0,)))
+    assert isinstance(res2, Pending | Invocation)
+    busy, _ = gen.op(Context(10**12, ()))
+    assert busy == Pending(None)
+    ops = drive(KafkaGenerator.start(w, 7), 10_000, procs=2, step_ns=1_000_000)  # 10 s
+    assert 700 <= len(ops) <= 1300
+
+
+def test_rng_helpers_are_deterministic() -> None:
+    assert splitmix64(1) == splitmix64(1)
+    u, _ = uniform(123)
+    assert 0.0 <= u < 1.0
+    assert derive_seed(5, "workload") != derive_seed(5, "nemesis")
+
+
+def test_bad_workload_options() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="at least one key"):
+        KafkaWorkload(keys=())
+    with pytest.raises(ValueError, match="send_share"):
+        KafkaWorkload(send_share=2.0)
