@@ -40,7 +40,8 @@ def tansu_binary() -> Path:
 
 class TansuTarget(Target):
     name: ClassVar[str] = "tansu"
-    faults: ClassVar[frozenset[str]] = frozenset({"kill", "pause"})
+    faults: ClassVar[frozenset[str]] = frozenset(
+        {"kill", "pause", "loss", "bandwidth", "slow", "reset"})
     max_nodes: ClassVar[int] = 1
     loses_data_on_kill: ClassVar[bool] = True
     stop_signal: ClassVar[int] = signal.SIGINT

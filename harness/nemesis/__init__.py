@@ -1,0 +1,55 @@
+"""Faults and fault schedules, as data, and the one component that applies them.
+
+Public surface:
+
+- faults (frozen dataclasses): `Partition`, `Kill`, `Pause`, `Loss`, `Slow`,
+  `Bandwidth`, `Clock`, `Reset`; `OPS` (fault kind -> start/stop history op names);
+  `NEMESES` (name -> fault templates) and `parse_nemesis("partition,kill")`, which
+  raises `UsageError` listing the valid names.
+- grudges (pure): `grudge_for`, `one`, `majority`, `majorities_ring`, `bridge`,
+  `isolate`, `one_way`, `complete_grudge`, `to_data`.
+- schedules (pure generators of `Step`): `interval`, `mix`, `explicit`,
+  `with_final_heal`.
+- `Nemesis(cluster, recorder, rng)` with `check`, `start`, `stop`, `heal`, `run`;
+  `Recorder` protocol (``record(f, value)``) and `ListRecorder`.
+"""
+
+from harness.nemesis._faults import (
+    NEMESES,
+    OPS,
+    Bandwidth,
+    Clock,
+    Fault,
+    Kill,
+    Loss,
+    Partition,
+    Pause,
+    Reset,
+    Slow,
+    parse_nemesis,
+)
+from harness.nemesis._grudge import (
+    TOPOLOGIES,
+    Grudge,
+    bridge,
+    check_grudge,
+    complete_grudge,
+    grudge_for,
+    is_symmetric,
+    isolate,
+    majorities_ring,
+    majority,
+    one,
+    one_way,
+    to_data,
+)
+from harness.nemesis._nemesis import ListRecorder, Nemesis, Recorder
+from harness.nemesis._schedule import Step, explicit, interval, mix, with_final_heal
+
+__all__ = [
+    "NEMESES", "OPS", "TOPOLOGIES", "Bandwidth", "Clock", "Fault", "Grudge", "Kill",
+    "ListRecorder", "Loss", "Nemesis", "Partition", "Pause", "Recorder", "Reset", "Slow",
+    "Step", "bridge", "check_grudge", "complete_grudge", "explicit", "grudge_for",
+    "interval", "is_symmetric", "isolate", "majorities_ring", "majority", "mix", "one",
+    "one_way", "parse_nemesis", "to_data", "with_final_heal",
+]

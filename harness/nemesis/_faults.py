@@ -1,0 +1,187 @@
+"""Faults as data: frozen descriptions, realised and applied only by `Nemesis`.
+
+A fault names what to break and, optionally, whom. Left open (``nodes=None``,
+``grudge=None``), the nemesis picks the victims with its seeded ``random.Random``
+when the fault starts, and records what it picked; given explicitly (as
+hypothesis-generated schedules do), it is applied as is.
+
+Each fault kind has one pair of history ops (`OPS`): the nemesis records the first
+when the fault starts and the second when it ends. `Reset` is instantaneous.
+`NEMESES` maps the names accepted by ``logtrial run --nemesis a,b`` to fault
+templates; `parse_nemesis` turns such a list into faults or raises `UsageError`
+listing the valid names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from harness.errors import UsageError
+from harness.nemesis._grudge import TOPOLOGIES
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fault:
+    """Base of every fault; ``kind`` names the component that applies it."""
+
+    kind: ClassVar[str] = ""
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind}
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            if v is not None:
+                d[name] = sorted(v) if isinstance(v, (tuple, frozenset)) else v
+        return d
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Partition(Fault):
+    kind: ClassVar[str] = "partition"
+    topology: str = "majority"
+    #: explicit grudge (dst -> srcs it drops); overrides ``topology`` when given
+    grudge: Mapping[str, tuple[str, ...]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.grudge is None and self.topology not in TOPOLOGIES:
+            raise UsageError(f"unknown partition topology {self.topology!r} "
+                             f"(valid: {', '.join(TOPOLOGIES)})")
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "topology": self.topology}
+        if self.grudge is not None:
+            d["grudge"] = {k: sorted(v) for k, v in sorted(self.grudge.items())}
+        return d
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Kill(Fault):
+    """SIGKILL the nodes; the stop op restarts them."""
+
+    kind: ClassVar[str] = "kill"
+    nodes: tuple[str, ...] | None = None
+    count: int = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pause(Fault):
+    """SIGSTOP the nodes; the stop op sends SIGCONT."""
+
+    kind: ClassVar[str] = "pause"
+    nodes: tuple[str, ...] | None = None
+    count: int = 1
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Loss(Fault):
+    """Drop this share of the packets into the nodes (all nodes if None)."""
+
+    kind: ClassVar[str] = "loss"
+    probability: float = 0.2
+    nodes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.probability <= 1.0:
+            raise UsageError(f"loss probability must be in (0, 1], got {self.probability}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Slow(Fault):
+    """Add latency with jitter to every link (proxy backend)."""
+
+    kind: ClassVar[str] = "slow"
+    latency_ms: float = 50.0
+    jitter_ms: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0 or self.jitter_ms < 0:
+            raise UsageError("latency_ms and jitter_ms must be >= 0")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Bandwidth(Fault):
+    """Throttle the traffic out of the nodes (all nodes if None)."""
+
+    kind: ClassVar[str] = "bandwidth"
+    kbit_s: int = 1000
+    nodes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kbit_s <= 0:
+            raise UsageError(f"bandwidth must be > 0 kbit/s, got {self.kbit_s}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Clock(Fault):
+    """Skew the nodes' wall clocks by ``offset_s`` (random sign and size up to it when
+    ``random_offset``); with ``strobe_period_ms`` the clock flips between +offset and
+    0 at that period until the fault stops. Needs libfaketime (target ``clock``)."""
+
+    kind: ClassVar[str] = "clock"
+    offset_s: float = 60.0
+    nodes: tuple[str, ...] | None = None
+    count: int = 1
+    random_offset: bool = True
+    strobe_period_ms: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reset(Fault):
+    """Abort every connection of the nodes (proxy backend); instantaneous."""
+
+    kind: ClassVar[str] = "reset"
+    nodes: tuple[str, ...] | None = None
+    count: int = 1
+
+
+#: fault kind -> (op recorded at start, op recorded at stop)
+OPS: Final[dict[str, tuple[str, str]]] = {
+    "partition": ("start-partition", "stop-partition"),
+    "kill": ("kill", "start"),
+    "pause": ("pause", "resume"),
+    "loss": ("start-loss", "stop-loss"),
+    "slow": ("start-slow", "stop-slow"),
+    "bandwidth": ("start-bandwidth", "stop-bandwidth"),
+    "clock": ("bump-clock", "reset-clock"),
+    "reset": ("reset", "reset"),
+}
+
+#: which layer must support a fault: the target (process faults) or the backend.
+BACKEND_FAULTS: Final[frozenset[str]] = frozenset(
+    {"partition", "loss", "slow", "bandwidth", "reset"})
+
+NEMESES: Final[dict[str, tuple[Fault, ...]]] = {
+    "partition": (Partition(topology="one"), Partition(topology="majority"),
+                  Partition(topology="majorities-ring"), Partition(topology="bridge")),
+    "partition-one": (Partition(topology="one"),),
+    "partition-majority": (Partition(topology="majority"),),
+    "partition-majorities-ring": (Partition(topology="majorities-ring"),),
+    "partition-bridge": (Partition(topology="bridge"),),
+    "partition-leader": (Partition(topology="leader"),),
+    "partition-one-way": (Partition(topology="one-way"),),
+    "kill": (Kill(),),
+    "pause": (Pause(),),
+    "loss": (Loss(),),
+    "slow": (Slow(),),
+    "bandwidth": (Bandwidth(),),
+    "clock": (Clock(),),
+    "clock-strobe": (Clock(offset_s=5.0, random_offset=False, strobe_period_ms=100.0),),
+    "reset": (Reset(),),
+}
+
+
+def parse_nemesis(spec: str | None) -> list[Fault]:
+    """``"partition,kill"`` -> fault templates; ``""``/``"none"`` -> no faults."""
+    if spec is None or spec.strip() in ("", "none"):
+        return []
+    out: list[Fault] = []
+    for name in spec.split(","):
+        name = name.strip()
+        try:
+            out.extend(NEMESES[name])
+        except KeyError:
+            raise UsageError(f"unknown nemesis {name!r} (valid: none, "
+                             f"{', '.join(sorted(NEMESES))})") from None
+    return out
