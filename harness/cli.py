@@ -152,6 +152,70 @@ def _check_linearizable(path: Path, fmt: str | None, model: str | None,
     return check_operations(ops, model, timeout_s=timeout_s, all_partitions=all_partitions)
 
 
+@cli.command()
+@click.option("--target", default="reference", show_default=True,
+              help="reference, tansu, kafka (KAFKA_HOME) or external.")
+@click.option("--nodes", type=int, default=None, help="Cluster size (default: 1).")
+@click.option("--backend", default=None,
+              help="proxy (no root) or netns (root). Default: proxy.")
+@click.option("--bootstrap", default=None, help="host:port,... for --target external.")
+@click.option("--nemesis", default="", help="Comma list of faults, e.g. partition,kill.")
+@click.option("--nemesis-interval", type=click.FloatRange(min=0.1), default=5.0,
+              show_default=True, help="Seconds between fault changes.")
+@click.option("--time-limit", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds of workload.")
+@click.option("--rate", type=click.FloatRange(min=0), default=200.0, show_default=True,
+              help="Target ops/s over all clients (0: unthrottled).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--keys", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--acks", type=click.Choice(["0", "1", "all"]), default="all", show_default=True)
+@click.option("--replication-factor", type=click.IntRange(min=1), default=None)
+@click.option("--idempotence/--no-idempotence", default=True, show_default=True)
+@click.option("--sub-via", type=click.Choice(["assign", "subscribe"]), default="assign",
+              show_default=True)
+@click.option("--client", type=click.Choice(["kafka-python", "confluent"]),
+              default="kafka-python", show_default=True)
+@click.option("--seed", type=int, default=None, help="Seed (default: random, printed).")
+@click.option("--bug", "bugs", multiple=True, metavar="NAME",
+              help="Plant a reference-broker bug (repeatable).")
+@click.option("--report-dir", default="reports", show_default=True, type=click.Path())
+def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | None,
+        nemesis: str, nemesis_interval: float, time_limit: float, rate: float,
+        concurrency: int, keys: int, acks: str, replication_factor: int | None,
+        idempotence: bool, sub_via: str, client: str, seed: int | None,
+        bugs: tuple[str, ...], report_dir: str) -> None:
+    """Run a workload against a cluster under faults, check it and write a report."""
+    import random
+
+    from harness.runner import RunOptions, execute
+
+    n = nodes if nodes is not None else 1
+    try:
+        opts = RunOptions(
+            target=target, nodes=n, backend=backend or "proxy", bootstrap=bootstrap,
+            nemesis=tuple(x.strip() for x in nemesis.split(",") if x.strip()),
+            nemesis_interval_s=nemesis_interval, time_limit_s=time_limit, rate=rate,
+            concurrency=concurrency, keys=keys, acks=acks,
+            replication_factor=replication_factor if replication_factor is not None
+            else min(n, 3),
+            idempotence=idempotence, sub_via=sub_via, client=client,
+            seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
+            bugs=bugs, report_dir=report_dir)
+        outcome = execute(opts)
+    except LogtrialError as e:
+        fail(str(e))
+    from harness.console import print_result
+
+    print_result(outcome.result)
+    click.echo(f"ops/s: {outcome.ops_per_s:.0f}")
+    click.echo(f"run directory: {outcome.run_dir}")
+    if outcome.report is not None:
+        click.echo(f"report: {outcome.report}")
+    if outcome.result.valid is not True:
+        click.echo(f"replay: {opts.replay_command()}")
+    sys.exit(exit_code(outcome.result.valid))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="logtrial",

@@ -1,0 +1,226 @@
+"""One run, start to verdict: the composition of cluster, workload, nemesis, checkers
+and report. This module owns ordering and cleanup, nothing else:
+
+1. write ``run.json`` (options, seed, versions, the replay command) before anything runs;
+2. start the cluster, create the topics, start the nemesis schedule;
+3. drive the workload for the time limit (live progress on the console);
+4. heal every fault, let in-flight ops finish, do the final reads;
+5. stop the cluster (its logs are kept under ``nodes/``), check the history, write
+   ``results.json``, the HTML report and JUnit XML.
+
+Ctrl-C at any point after 1 stops the workload, heals, stops the cluster and still
+checks and writes what was recorded. A second Ctrl-C skips the final reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from harness.checkers import CheckResult, compose, guarded
+from harness.errors import LogtrialError
+from harness.history import History
+from harness.runner._options import RunOptions
+from harness.workload import (
+    CLIENTS,
+    ClientOptions,
+    Interpreter,
+    KafkaGenerator,
+    KafkaWorkload,
+    Recorder,
+    create_topics,
+    final_reads,
+)
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    run_dir: Path
+    result: CheckResult
+    report: Path | None
+    ops_per_s: float
+    interrupted: bool
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("logtrial", "kafka-python", "confluent-kafka"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[dist] = metadata.version(dist)
+    return out
+
+
+def new_run_id(opts: RunOptions, now: dt.datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%S')}-{opts.target}-{opts.seed}"
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    tmp.replace(path)
+
+
+def check_history(history: History, opts: RunOptions) -> CheckResult:
+    """The run's verdict: every applicable checker, composed by severity."""
+    def log() -> CheckResult:
+        from harness.checkers.log import LogCheckOptions
+        from harness.checkers.log import check as log_check
+
+        sub_via = "subscribe" if opts.sub_via == "subscribe" else "assign"
+        return log_check(history, LogCheckOptions(sub_via=sub_via, acks=opts.acks))
+
+    return compose("run", [guarded("log", log)])
+
+
+class _Progress:
+    """Live one-line status: elapsed / limit, ops/s, ok/fail/info, active faults."""
+
+    def __init__(self, console: Console, rec: Recorder, limit_s: float,
+                 faults: Any) -> None:
+        self.console = console
+        self.rec = rec
+        self.limit_s = limit_s
+        self.faults = faults
+        self._t0 = time.monotonic()
+        self._last = (self._t0, 0)
+        self._live: Any = None
+
+    def __enter__(self) -> _Progress:
+        from rich.live import Live
+
+        self._live = Live(self.render(), console=self.console, refresh_per_second=4,
+                          transient=False)
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+            self._live.__exit__(None, None, None)
+
+    def render(self) -> str:
+        now = time.monotonic()
+        c = self.rec.counts
+        done = c.get("ok", 0) + c.get("fail", 0) + c.get("info", 0)
+        t_last, n_last = self._last
+        rate = (done - n_last) / (now - t_last) if now > t_last else 0.0
+        if now - t_last >= 1.0:
+            self._last = (now, done)
+        active = ", ".join(self.faults()) if self.faults else ""
+        return (f"[bold]{now - self._t0:5.1f}[/]/{self.limit_s:g} s  "
+                f"{rate:7.0f} ops/s  ok [green]{c.get('ok', 0)}[/]  "
+                f"fail [yellow]{c.get('fail', 0)}[/]  info [red]{c.get('info', 0)}[/]"
+                + (f"  faults: [magenta]{active}[/]" if active else ""))
+
+    def tick(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+
+
+def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
+    """Run ``opts`` to a verdict (see the module docstring)."""
+    from harness.runner._setup import build_cluster, build_nemesis
+
+    con = console or Console(stderr=True)
+    started = dt.datetime.now(dt.UTC)
+    t_start = time.monotonic()
+    run_id = new_run_id(opts, started)
+    run_dir = Path(opts.report_dir) / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    run_json: dict[str, Any] = {
+        "run_id": run_id, "target": opts.target, "nodes": opts.nodes,
+        "backend": opts.backend, "seed": opts.seed, "versions": _versions(),
+        "started_at": started.isoformat(), "options": {
+            **opts.to_json(), "time_limit_s": opts.time_limit_s,
+            "nemesis_interval_s": opts.nemesis_interval_s},
+        "command": opts.replay_command(),
+    }
+    write_json(run_dir / "run.json", run_json)
+    con.print(f"[bold]logtrial run[/] {run_id}  seed [cyan]{opts.seed}[/]")
+    con.print(f"replay: [dim]{opts.replay_command()}[/]", soft_wrap=True, markup=True)
+
+    keys = [str(i) for i in range(opts.keys)]
+    prefix = f"lt-{opts.seed % 100000}-"
+    rec = Recorder(run_dir / "history.jsonl")
+    interrupted = False
+    t_work = 0.0
+    cluster = build_cluster(opts, run_dir)
+    try:
+        with cluster:
+            bootstrap = cluster.bootstrap_servers()
+            con.print(f"cluster up: {opts.target} x{opts.nodes} on {opts.backend} "
+                      f"({bootstrap})")
+            create_topics(bootstrap, prefix, keys, opts.replication_factor)
+            copts = ClientOptions(bootstrap=bootstrap, topic_prefix=prefix, acks=opts.acks,
+                                  idempotence=opts.idempotence,
+                                  group_id=f"logtrial-{run_id}")
+            client_cls = CLIENTS[opts.client]
+            interp = Interpreter(rec, lambda p: client_cls(copts, p), opts.concurrency)
+            nemesis = build_nemesis(opts, cluster, rec)
+            gen = KafkaGenerator.start(KafkaWorkload(
+                keys=tuple(keys), rate=opts.rate,
+                sub_via="subscribe" if opts.sub_via == "subscribe" else "assign"), opts.seed)
+            t0 = time.monotonic()
+            try:
+                with _Progress(con, rec, opts.time_limit_s, nemesis.active) as progress:
+                    nemesis.start()
+                    interp.run(gen, opts.time_limit_s, progress=progress.tick)
+            except KeyboardInterrupt:
+                interrupted = True
+                con.print("[yellow]interrupted: healing, stopping and checking what was "
+                          "recorded[/]")
+            finally:
+                interp.stop_event.set()
+                nemesis.stop_and_heal()
+                interp.drain(copts.send_timeout_s + 2.0)
+                t_work = time.monotonic() - t0
+            if not interrupted:
+                con.print("final reads ...")
+                reader = client_cls(copts, 10_000_000)
+                stop = threading.Event()
+                try:
+                    final_reads(rec, reader, 10_000_000, keys, opts.final_read_timeout_s, stop)
+                except KeyboardInterrupt:
+                    interrupted = True
+                finally:
+                    reader.close()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        rec.close()
+    history = rec.history()
+    ops = sum(1 for op in history.ops if op.type != "invoke" and op.is_client())
+    ops_per_s = ops / t_work if t_work > 0 else 0.0
+    result = check_history(history, opts)
+    run_json.update({"duration_s": round(time.monotonic() - t_start, 3),
+                     "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+                     "interrupted": interrupted, "ops_per_s": round(ops_per_s, 1),
+                     "ops": len(history.ops)})
+    write_json(run_dir / "run.json", run_json)
+    write_json(run_dir / "results.json", result.to_json())
+    report = _write_report(run_dir, con)
+    return RunOutcome(run_dir, result, report, ops_per_s, interrupted)
+
+
+def _write_report(run_dir: Path, con: Console) -> Path | None:
+    try:
+        from harness.report import write_junit, write_report
+    except ImportError:
+        return None
+    try:
+        path = write_report(run_dir)
+        write_junit(run_dir)
+        return Path(path)
+    except LogtrialError as e:
+        con.print(f"[yellow]report not written: {e}[/]")
+        return None
