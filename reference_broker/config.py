@@ -38,13 +38,18 @@ class ConfigError(ValueError):
     """A configuration key or value is not acceptable (the message says how to fix it)."""
 
 
-def _int(key: str, raw: str, lo: int | None = None) -> int:
+_INT32_MAX = (1 << 31) - 1
+
+
+def _int(key: str, raw: str, lo: int | None = None, hi: int = (1 << 63) - 1) -> int:
     try:
         value = int(raw.strip())
     except ValueError:
         raise ConfigError(f"{key}={raw!r}: expected an integer") from None
     if lo is not None and value < lo:
         raise ConfigError(f"{key}={raw!r}: expected an integer >= {lo}")
+    if value > hi:
+        raise ConfigError(f"{key}={raw!r}: expected an integer <= {hi}")
     return value
 
 
@@ -81,7 +86,7 @@ class TopicConfig:
 
 # topic property -> (TopicConfig field, parser)
 _TOPIC_KEYS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
-    "segment.bytes": ("segment_bytes", lambda k, v: _int(k, v, 14)),
+    "segment.bytes": ("segment_bytes", lambda k, v: _int(k, v, 14, _INT32_MAX)),
     "segment.ms": ("segment_ms", lambda k, v: _int(k, v, 1)),
     "retention.ms": ("retention_ms", lambda k, v: _int(k, v, -1)),
     "retention.bytes": ("retention_bytes", lambda k, v: _int(k, v, -1)),
@@ -131,7 +136,7 @@ _BROKER_KEYS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "group.min.session.timeout.ms": ("group_min_session_timeout_ms", lambda k, v: _int(k, v, 0)),
     "group.max.session.timeout.ms": ("group_max_session_timeout_ms", lambda k, v: _int(k, v, 0)),
     "offsets.retention.minutes": ("offsets_retention_minutes", lambda k, v: _int(k, v, 1)),
-    "log.segment.bytes": ("log.segment_bytes", lambda k, v: _int(k, v, 14)),
+    "log.segment.bytes": ("log.segment_bytes", lambda k, v: _int(k, v, 14, _INT32_MAX)),
     "log.roll.ms": ("log.segment_ms", lambda k, v: _int(k, v, 1)),
     "log.retention.ms": ("log.retention_ms", lambda k, v: _int(k, v, -1)),
     "log.retention.bytes": ("log.retention_bytes", lambda k, v: _int(k, v, -1)),

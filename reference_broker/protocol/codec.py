@@ -55,7 +55,7 @@ def _message_classes() -> tuple[dict[int, type[ApiMessage]], dict[int, type[ApiM
             obj = getattr(mod, name)
             if (isinstance(obj, type) and issubclass(obj, ApiMessage)
                     and obj is not ApiMessage and getattr(obj, "_json", None) is not None):
-                key = obj.API_KEY
+                key: int = obj.API_KEY  # type: ignore[attr-defined]
                 if name.endswith("Request"):
                     requests[key] = obj
                 elif name.endswith("Response"):
@@ -66,11 +66,11 @@ def _message_classes() -> tuple[dict[int, type[ApiMessage]], dict[int, type[ApiM
 REQUEST_CLASSES, RESPONSE_CLASSES = _message_classes()
 
 
-def request_class(api_key: int) -> type[ApiMessage]:
+def request_class(api_key: int) -> Any:
     return REQUEST_CLASSES[api_key]
 
 
-def response_class(api_key: int) -> type[ApiMessage]:
+def response_class(api_key: int) -> Any:
     """kafka-python's response class for `api_key` (build with `version=`)."""
     return RESPONSE_CLASSES[api_key]
 
@@ -177,7 +177,7 @@ def api_versions_unsupported(correlation_id: int,
     Sent when a client asks for an ApiVersions version we lack, so it can retry lower.
     """
     cls = RESPONSE_CLASSES[ApiKey.API_VERSIONS]
-    keys = [cls.ApiVersion(api_key=k, min_version=lo, max_version=hi)  # type: ignore[attr-defined]
+    keys = [cls.ApiVersion(api_key=k, min_version=lo, max_version=hi)
             for k, lo, hi in table]
     resp = cls(version=0, error_code=35, api_keys=keys)
     resp.with_header(correlation_id=correlation_id)

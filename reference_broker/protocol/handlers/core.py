@@ -1,0 +1,139 @@
+"""ApiVersions, Metadata, InitProducerId and DescribeCluster.
+
+The ApiVersions table is the handler registry itself: every registered API is
+advertised with the versions its handler serves (capped by what the codec decodes), so
+the table cannot drift from what is served. Produce starts at v3 and Fetch at v4: the
+versions that carry record batch v2, the only record format this broker stores.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from reference_broker.protocol import codec, errors
+from reference_broker.protocol.handlers import (
+    REGISTRY,
+    ApiKey,
+    BrokerContext,
+    RequestHeader,
+    handler,
+)
+from reference_broker.topics import INTERNAL_TOPICS, Topic, topic_name_error
+
+log = logging.getLogger(__name__)
+
+CLUSTER_ID = "logtrial-reference-0000"
+LEADER_EPOCH = 0
+_UNSET_OPS = -2147483648
+
+
+def api_version_table() -> list[tuple[int, int, int]]:
+    """(api_key, min_version, max_version) for every API served, by api key."""
+    out = []
+    for key in sorted(REGISTRY.handlers):
+        entry = REGISTRY.handlers[key]
+        hi = min(entry.max_version, codec.codec_max_version(key))
+        if hi >= entry.min_version:
+            out.append((key, entry.min_version, hi))
+    return out
+
+
+def served_range(api_key: int) -> tuple[int, int] | None:
+    entry = REGISTRY.handlers.get(api_key)
+    if entry is None:
+        return None
+    return entry.min_version, min(entry.max_version, codec.codec_max_version(api_key))
+
+
+@handler(ApiKey.API_VERSIONS, 0, 4)
+async def api_versions(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    cls = codec.response_class(ApiKey.API_VERSIONS)
+    keys = [cls.ApiVersion(api_key=k, min_version=lo, max_version=hi)
+            for k, lo, hi in api_version_table()]
+    return cls(version=header.api_version, error_code=errors.NONE, api_keys=keys,
+               throttle_time_ms=0)
+
+
+def may_auto_create(ctx: BrokerContext, version: int, request: Any) -> bool:
+    if not ctx.config.auto_create_topics_enable:
+        return False
+    return version < 4 or bool(request.allow_auto_topic_creation)
+
+
+@handler(ApiKey.METADATA, 0, 13)
+async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.METADATA)
+    T = cls.MetadataResponseTopic
+    P = T.MetadataResponsePartition
+    store = ctx.topics
+    topics_out = []
+
+    def describe(topic: Topic) -> Any:
+        parts = [P(error_code=errors.NONE, partition_index=p.index, leader_id=ctx.node_id,
+                   leader_epoch=LEADER_EPOCH, replica_nodes=[ctx.node_id],
+                   isr_nodes=[ctx.node_id], offline_replicas=[])
+                 for p in topic.partitions]
+        return T(error_code=errors.NONE, name=topic.name, topic_id=topic.topic_id,
+                 is_internal=False, partitions=parts)
+
+    wanted = request.topics
+    if wanted is None or (v == 0 and not wanted):
+        topics_out = [describe(t) for t in store]
+    else:
+        for req_topic in wanted:
+            name = req_topic.name
+            topic_id = getattr(req_topic, "topic_id", None)
+            if name is None and topic_id is not None:
+                topic = store.by_id(topic_id)
+                if topic is None:
+                    topics_out.append(T(error_code=errors.UNKNOWN_TOPIC_ID, name=None,
+                                        topic_id=topic_id, partitions=[]))
+                else:
+                    topics_out.append(describe(topic))
+                continue
+            topic = store.get(name)
+            if topic is None and name not in INTERNAL_TOPICS:
+                problem = topic_name_error(name)
+                if problem is not None:
+                    topics_out.append(T(error_code=errors.INVALID_TOPIC_EXCEPTION, name=name,
+                                        partitions=[]))
+                    continue
+                if may_auto_create(ctx, v, request):
+                    topic = store.create(name, ctx.config.num_partitions, {}, ctx.now_ms())
+            if topic is None:
+                topics_out.append(T(error_code=errors.UNKNOWN_TOPIC_OR_PARTITION, name=name,
+                                    partitions=[]))
+            else:
+                topics_out.append(describe(topic))
+    broker = cls.MetadataResponseBroker(
+        node_id=ctx.node_id, host=ctx.advertised_host, port=ctx.advertised_port, rack=None)
+    return cls(version=v, throttle_time_ms=0, brokers=[broker], cluster_id=CLUSTER_ID,
+               controller_id=ctx.node_id, topics=topics_out)
+
+
+@handler(ApiKey.INIT_PRODUCER_ID, 0, 6)
+async def init_producer_id(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    cls = codec.response_class(ApiKey.INIT_PRODUCER_ID)
+    if request.transactional_id is not None:
+        # No transaction coordinator on this broker (transactions are not supported).
+        log.info("InitProducerId with transactional.id %r refused: no transactions",
+                 request.transactional_id)
+        return cls(version=header.api_version,
+                   error_code=errors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                   producer_id=-1, producer_epoch=-1)
+    # Like Kafka, an idempotent (non-transactional) producer always gets a fresh id,
+    # epoch 0, even when it passes its old id and epoch (KIP-360 bump requests).
+    pid = ctx.topics.allocate_producer_id()
+    return cls(version=header.api_version, error_code=errors.NONE, producer_id=pid,
+               producer_epoch=0, throttle_time_ms=0)
+
+
+@handler(ApiKey.DESCRIBE_CLUSTER, 0, 2)
+async def describe_cluster(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    cls = codec.response_class(ApiKey.DESCRIBE_CLUSTER)
+    broker = cls.DescribeClusterBroker(
+        broker_id=ctx.node_id, host=ctx.advertised_host, port=ctx.advertised_port, rack=None)
+    return cls(version=header.api_version, error_code=errors.NONE, cluster_id=CLUSTER_ID,
+               controller_id=ctx.node_id, brokers=[broker])

@@ -1,0 +1,81 @@
+"""Produce (v3-v13: record batch v2 only).
+
+Per partition: validate the record set (whole v2 batches, CRC32C, dense offsets, size
+<= max.message.bytes), check idempotence (`reference_broker.partition`), append as
+opaque bytes (the log rewrites the base offset; records are never decoded), then answer
+base offset and log start offset. acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS);
+with acks=0 no response is sent. On one node acks=1 and acks=-1 are the same: the high
+watermark is the log end after the append (which fsyncs first under flush.policy=always).
+Produce v13 names topics by id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from reference_broker.protocol import codec, errors
+from reference_broker.protocol.handlers import ApiKey, BrokerContext, RequestHeader, handler
+
+log = logging.getLogger(__name__)
+
+_RESP = codec.response_class(ApiKey.PRODUCE)
+_TOPIC = _RESP.TopicProduceResponse
+_PART = _TOPIC.PartitionProduceResponse
+
+
+@handler(ApiKey.PRODUCE, 3, 13)
+async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    acks = request.acks
+    store = ctx.topics
+    now_ms = ctx.now_ms()
+    bad_acks = acks not in (-1, 0, 1)
+    if request.transactional_id is not None:
+        fixed_error = errors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    elif bad_acks:
+        fixed_error = errors.INVALID_REQUIRED_ACKS
+    else:
+        fixed_error = errors.NONE
+    out = []
+    for td in request.topic_data:
+        if v >= 13:
+            topic = store.by_id(td.topic_id)
+            missing = errors.UNKNOWN_TOPIC_ID
+        else:
+            topic = store.get(td.name)
+            missing = errors.UNKNOWN_TOPIC_OR_PARTITION
+        parts = []
+        for pd in td.partition_data:
+            idx = pd.index
+            if fixed_error:
+                parts.append(_PART(index=idx, error_code=fixed_error, base_offset=-1))
+                continue
+            if topic is None or not 0 <= idx < len(topic.partitions):
+                parts.append(_PART(index=idx, error_code=missing, base_offset=-1))
+                continue
+            data = pd.records
+            if not data:
+                parts.append(_PART(index=idx, error_code=errors.CORRUPT_MESSAGE,
+                                   base_offset=-1, error_message="empty record set"))
+                continue
+            p = topic.partitions[idx]
+            try:
+                res = p.append(data, now_ms)
+            except OSError as exc:
+                log.error("%s-%d: append failed: %s", p.topic, idx, exc)
+                parts.append(_PART(index=idx, error_code=errors.KAFKA_STORAGE_ERROR,
+                                   base_offset=-1))
+                continue
+            if res.error_code:
+                log.info("produce to %s-%d from %s refused (%d): %s", p.topic, idx,
+                         header.client_id, res.error_code, res.message)
+            parts.append(_PART(index=idx, error_code=res.error_code,
+                               base_offset=res.base_offset, log_append_time_ms=-1,
+                               log_start_offset=res.log_start_offset,
+                               error_message=res.message))
+        out.append(_TOPIC(name=td.name, topic_id=getattr(td, "topic_id", None),
+                          partition_responses=parts))
+    if acks == 0:
+        return None
+    return _RESP(version=v, responses=out, throttle_time_ms=0)

@@ -1,0 +1,400 @@
+"""Topics and partitions of one broker: metadata persisted in the data dir, one log each.
+
+Layout under `--data-dir` (Kafka's): `<topic>-<n>/` per partition (owned by
+`reference_broker.log.PartitionLog`), `topics.json` (name -> topic id, partition
+count, topic-level config overrides; rewritten atomically: temp file, fsync, rename,
+fsync of the directory) and `producer-ids.json` (the next block of producer ids, so an
+id is never handed out twice, even across SIGKILL).
+
+A deleted topic is first dropped from `topics.json`, its directories renamed to
+`<topic>-<n>.<id>-delete` and then removed; leftovers of a crash in between are removed
+on the next start. `__consumer_offsets` belongs to the group coordinator: this store
+never creates, lists or deletes it.
+
+`Partition` couples a log with its idempotent-producer state (rebuilt from the batch
+headers on open) and with the futures of fetches waiting for data (woken on append).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reference_broker import records
+from reference_broker.config import BrokerConfig, TopicConfig
+
+try:
+    from reference_broker.log import (  # type: ignore[attr-defined,unused-ignore]
+        LogConfig,
+        OffsetOutOfRange,
+        PartitionLog,
+    )
+except ImportError:  # the on-disk log has not landed yet: in-memory stand-in
+    from reference_broker.partition.memlog import (  # type: ignore[assignment,unused-ignore]
+        LogConfig,
+        OffsetOutOfRange,
+        PartitionLog,
+    )
+from reference_broker.partition import ProducerStateTable
+from reference_broker.protocol import errors
+
+log = logging.getLogger(__name__)
+
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+_TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+PRODUCER_ID_BLOCK = 1000
+
+
+def topic_name_error(name: str | None) -> str | None:
+    """Why `name` is not a legal topic name (Kafka's rules), or None."""
+    if not name:
+        return "topic name is empty"
+    if name in (".", ".."):
+        return f"topic name {name!r} is not allowed"
+    if not _TOPIC_RE.match(name):
+        return (f"topic name {name!r} must be 1-249 characters of ASCII letters, digits, "
+                "'.', '_' or '-'")
+    return None
+
+
+def log_config(cfg: TopicConfig, broker: BrokerConfig) -> LogConfig:
+    """STORAGE's LogConfig for a topic's effective settings."""
+    return LogConfig(
+        segment_bytes=cfg.segment_bytes,
+        roll_ms=cfg.segment_ms,
+        retention_ms=cfg.retention_ms,
+        retention_bytes=cfg.retention_bytes,
+        flush=cfg.flush_policy,  # type: ignore[arg-type,unused-ignore]
+        flush_interval_ms=cfg.flush_ms,
+        index_interval_bytes=broker.index_interval_bytes,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    error_code: int
+    base_offset: int = -1
+    log_start_offset: int = -1
+    message: str | None = None
+
+
+class Partition:
+    """One partition: log, high watermark, producer state, waiting fetches."""
+
+    __slots__ = ("_waiters", "config", "index", "log", "producers", "topic")
+
+    def __init__(self, topic: str, index: int, plog: PartitionLog, config: TopicConfig) -> None:
+        self.topic = topic
+        self.index = index
+        self.log = plog
+        self.config = config
+        self.producers = ProducerStateTable()
+        self._waiters: list[asyncio.Future[None]] = []
+        self._rebuild_producers()
+
+    def _rebuild_producers(self) -> None:
+        n = 0
+        for h in self.log.iter_batch_headers(self.log.log_start_offset):
+            if h.producer_id >= 0 and not h.is_control:
+                self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
+                                      h.last_sequence, h.base_offset, h.last_offset,
+                                      h.max_timestamp)
+                n += 1
+        if n:
+            log.info("%s-%d: rebuilt state of %d producers from %d batches",
+                     self.topic, self.index, len(self.producers), n)
+
+    @property
+    def high_watermark(self) -> int:
+        # One node: every appended (and, with flush.policy=always, synced) record is
+        # committed. The replicated broker will use Raft's commit index here.
+        return int(self.log.log_end_offset)
+
+    @property
+    def last_stable_offset(self) -> int:
+        return self.high_watermark  # no transactions: nothing is pending
+
+    @property
+    def log_start_offset(self) -> int:
+        return int(self.log.log_start_offset)
+
+    def append(self, data: bytes, now_ms: int) -> AppendResult:
+        """Validate and append a produce request's record set (whole batches, v2)."""
+        try:
+            headers = records.validate_produce(data)
+        except records.InvalidRecords as exc:
+            code = errors.CORRUPT_MESSAGE if exc.reason in ("crc", "truncated", "length") \
+                else errors.INVALID_RECORD
+            if exc.reason == "magic":
+                code = errors.UNSUPPORTED_FOR_MESSAGE_FORMAT
+            return AppendResult(code, message=str(exc))
+        max_bytes = self.config.max_message_bytes
+        for h in headers:
+            if h.size > max_bytes:
+                return AppendResult(errors.MESSAGE_TOO_LARGE,
+                                    message=f"batch of {h.size} bytes > max.message.bytes "
+                                            f"{max_bytes}")
+            if h.is_control or h.is_transactional:
+                return AppendResult(errors.INVALID_RECORD,
+                                    message="transactional and control batches are not "
+                                            "supported by this broker")
+        if len(headers) == 1:
+            h = headers[0]
+            verdict = self.producers.check(h.producer_id, h.producer_epoch, h.base_sequence,
+                                           h.last_sequence)
+            if verdict.duplicate is not None:
+                return AppendResult(errors.NONE, verdict.duplicate.first_offset,
+                                    self.log_start_offset)
+            if verdict.error_code:
+                return AppendResult(verdict.error_code)
+            info = self.log.append(data, now_ms)
+            self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
+                                  h.last_sequence, info.base_offset, info.last_offset,
+                                  h.max_timestamp)
+            self.notify()
+            return AppendResult(errors.NONE, info.base_offset, self.log_start_offset)
+        return self._append_many(data, headers, now_ms)
+
+    def _append_many(self, data: bytes, headers: list[records.BatchHeader],
+                     now_ms: int) -> AppendResult:
+        # Several batches for one partition in one request (rare): Kafka appends them
+        # all or none, so every batch is checked first, against a staged state.
+        staged = ProducerStateTable()
+        for h in headers:
+            if h.producer_id < 0:
+                continue
+            entry = self.producers.entry(h.producer_id)
+            if entry is not None and staged.entry(h.producer_id) is None:
+                for m in entry.batches:
+                    staged.record(h.producer_id, entry.epoch, m.first_seq, m.last_seq,
+                                  m.first_offset, m.last_offset, m.max_timestamp)
+            verdict = staged.check(h.producer_id, h.producer_epoch, h.base_sequence,
+                                   h.last_sequence)
+            if not verdict.ok_to_append:
+                code = verdict.error_code or errors.DUPLICATE_SEQUENCE_NUMBER
+                return AppendResult(code)
+            staged.record(h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence,
+                          0, 0, h.max_timestamp)
+        info = self.log.append(data, now_ms)
+        off = info.base_offset
+        for h in headers:
+            self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
+                                  h.last_sequence, off, off + h.last_offset_delta,
+                                  h.max_timestamp)
+            off += h.last_offset_delta + 1
+        self.notify()
+        return AppendResult(errors.NONE, info.base_offset, self.log_start_offset)
+
+    def read(self, offset: int, max_bytes: int, max_offset: int) -> bytes:
+        """Whole batches from `offset` up to `max_offset` (raises OffsetOutOfRange)."""
+        if offset == max_offset and offset >= self.log_start_offset:
+            return b""
+        data: bytes = self.log.read(offset, max_bytes, max_offset)
+        return data
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future completed by the next append to this partition."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        return fut
+
+    def notify(self) -> None:
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+
+@dataclass(slots=True)
+class Topic:
+    name: str
+    topic_id: uuid.UUID
+    configs: dict[str, str]
+    partitions: list[Partition] = field(default_factory=list)
+
+
+class TopicStore:
+    """All topics of the broker; the only writer of `topics.json`."""
+
+    def __init__(self, data_dir: Path, config: BrokerConfig) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self._topics: dict[str, Topic] = {}
+        self._by_id: dict[uuid.UUID, Topic] = {}
+        self._next_pid = 0
+        self._pid_limit = 0
+
+    # -- lifetime --------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, data_dir: Path, config: BrokerConfig, now_ms: int) -> TopicStore:
+        store = cls(data_dir, config)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in data_dir.glob("*-delete"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        meta = store._read_json("topics.json") or {"topics": {}}
+        for name, t in meta["topics"].items():
+            topic = Topic(name, uuid.UUID(t["id"]), dict(t.get("configs", {})))
+            tcfg = config.topic_config(topic.configs)
+            for i in range(int(t["partitions"])):
+                plog = PartitionLog.open(data_dir / f"{name}-{i}", log_config(tcfg, config),
+                                         now_ms)
+                topic.partitions.append(Partition(name, i, plog, tcfg))
+            store._add(topic)
+        pids = store._read_json("producer-ids.json") or {}
+        store._next_pid = store._pid_limit = int(pids.get("next_block", 0))
+        return store
+
+    def close(self) -> None:
+        for topic in self._topics.values():
+            for p in topic.partitions:
+                p.notify()
+                p.log.close()
+        self._topics.clear()
+        self._by_id.clear()
+
+    def _add(self, topic: Topic) -> None:
+        self._topics[topic.name] = topic
+        self._by_id[topic.topic_id] = topic
+
+    def _read_json(self, name: str) -> Any:
+        path = self.data_dir / name
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+
+    def _write_json(self, name: str, value: Any) -> None:
+        path = self.data_dir / name
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fd = os.open(self.data_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _persist(self) -> None:
+        self._write_json("topics.json", {"topics": {
+            t.name: {"id": str(t.topic_id), "partitions": len(t.partitions),
+                     "configs": t.configs}
+            for t in self._topics.values()}})
+
+    # -- queries ---------------------------------------------------------------------
+
+    def get(self, name: str | None) -> Topic | None:
+        return self._topics.get(name) if name is not None else None
+
+    def by_id(self, topic_id: uuid.UUID | None) -> Topic | None:
+        return self._by_id.get(topic_id) if topic_id is not None else None
+
+    def __iter__(self) -> Iterator[Topic]:
+        return iter(list(self._topics.values()))
+
+    def __len__(self) -> int:
+        return len(self._topics)
+
+    def partition(self, name: str | None, index: int) -> Partition | None:
+        topic = self.get(name)
+        if topic is None or not 0 <= index < len(topic.partitions):
+            return None
+        return topic.partitions[index]
+
+    def partition_exists(self, topic: str, index: int) -> bool:
+        return self.partition(topic, index) is not None
+
+    def all_partitions(self) -> Iterator[Partition]:
+        for topic in list(self._topics.values()):
+            yield from topic.partitions
+
+    # -- changes ---------------------------------------------------------------------
+
+    def create(self, name: str, num_partitions: int, configs: Mapping[str, str],
+               now_ms: int) -> Topic:
+        """Create a topic (the caller validated name, count and configs)."""
+        if name in self._topics or name in INTERNAL_TOPICS:
+            raise ValueError(f"topic {name!r} already exists")
+        topic = Topic(name, uuid.uuid4(), dict(configs))
+        tcfg = self.config.topic_config(topic.configs)
+        for i in range(num_partitions):
+            d = self.data_dir / f"{name}-{i}"
+            if d.exists():  # leftover of a crash before topics.json was written
+                shutil.rmtree(d)
+            plog = PartitionLog.open(d, log_config(tcfg, self.config), now_ms)
+            topic.partitions.append(Partition(name, i, plog, tcfg))
+        self._add(topic)
+        self._persist()
+        log.info("created topic %s (%d partitions, configs %s)", name, num_partitions,
+                 dict(configs))
+        return topic
+
+    def delete(self, name: str) -> None:
+        topic = self._topics.pop(name)
+        self._by_id.pop(topic.topic_id, None)
+        self._persist()
+        for p in topic.partitions:
+            p.notify()
+            p.log.close()
+            d = self.data_dir / f"{name}-{p.index}"
+            gone = d.with_name(f"{d.name}.{topic.topic_id.hex}-delete")
+            try:
+                os.replace(d, gone)
+                shutil.rmtree(gone)
+            except FileNotFoundError:
+                pass
+        log.info("deleted topic %s", name)
+
+    def set_configs(self, name: str, configs: Mapping[str, str]) -> None:
+        """Replace a topic's config overrides and apply them to its logs."""
+        topic = self._topics[name]
+        topic.configs = dict(configs)
+        tcfg = self.config.topic_config(topic.configs)
+        lcfg = log_config(tcfg, self.config)
+        for p in topic.partitions:
+            p.config = tcfg
+            p.log.reconfigure(lcfg)
+        self._persist()
+        log.info("topic %s configs now %s", name, topic.configs)
+
+    def allocate_producer_id(self) -> int:
+        """A producer id never handed out before by this data dir."""
+        if self._next_pid >= self._pid_limit:
+            self._pid_limit = self._next_pid + PRODUCER_ID_BLOCK
+            self._write_json("producer-ids.json", {"next_block": self._pid_limit})
+        pid = self._next_pid
+        self._next_pid += 1
+        return pid
+
+    # -- housekeeping ----------------------------------------------------------------
+
+    def apply_retention(self, now_ms: int) -> int:
+        deleted = 0
+        for p in self.all_partitions():
+            deleted += int(p.log.apply_retention(now_ms, p.high_watermark))
+        return deleted
+
+    def maybe_flush(self, now_ms: int) -> None:
+        for p in self.all_partitions():
+            p.log.maybe_flush(now_ms)
+
+    def flush(self) -> None:
+        for p in self.all_partitions():
+            p.log.flush()
+
+
+__all__ = ["INTERNAL_TOPICS", "AppendResult", "OffsetOutOfRange", "Partition", "Topic",
+           "TopicStore", "topic_name_error"]
