@@ -1,0 +1,160 @@
+"""The linearizability explanation, drawn as Porcupine draws it.
+
+Input: the witnesses of the ``nonlinearizable`` anomaly, one per illegal partition,
+in this JSON shape (the contract between the linearizability checker and the page)::
+
+    {"partition": "key 3",                 # which independent sub-history
+     "model": "register",                  # optional
+     "ops": [{"id": 12, "client": 3,       # op id (history index of the invocation)
+              "call_ns": 1200, "return_ns": 1900,     # return_ns null: never returned
+              "input": ..., "output": ...,
+              "description": "write 3",    # optional, how the model renders the op
+              "linearized_at": 0,          # position in the longest linearization, or null
+              "state_after": ...}, ...],   # model state after the op (linearized ops)
+     "failing": [17],                      # ops that could not be placed after it
+     "longest": [12, 15],                  # optional: ids in linearization order
+     "state": ...,                         # optional: state at the end of that prefix
+     "message": "..."}
+
+Output: geometry for an SVG: one row per client, each op a bar from its call to its
+return (open-ended if it never returned), the ops of the longest linearization
+numbered and joined by a line in linearization order, the failing ops in red; every
+bar carries a tooltip with the op, its times and the state after it. More than
+``max_ops`` ops: those nearest in time to the first failing op are kept.
+A witness in any other shape is shown as JSON text instead (``drawable`` false).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._timeline import NS_PER_S
+from ._witness import compact
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _valid_op(o: Any) -> bool:
+    return (isinstance(o, dict) and "id" in o and "client" in o and _is_int(o.get("call_ns"))
+            and (o.get("return_ns") is None or _is_int(o.get("return_ns"))))
+
+
+def _nice_step(span: float, n: int = 6) -> float:
+    raw = span / n if span > 0 else 1.0
+    mag = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 1.0
+    while mag > raw:
+        mag /= 10
+    for m in (1, 2, 5, 10):
+        if mag * m >= raw:
+            return mag * m
+    return mag * 10
+
+
+def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
+                  row_h: int = 34, max_ops: int = 250) -> dict[str, Any]:
+    """Geometry of one partition's explanation (see the module docstring)."""
+    name = str(w.get("partition", w.get("key", "?")))
+    message = str(w.get("message", "")) or None
+    ops_in = w.get("ops")
+    if not isinstance(ops_in, list) or not ops_in or not all(_valid_op(o) for o in ops_in):
+        return {"partition": name, "message": message, "drawable": False,
+                "raw": compact(w, 4000)}
+    failing = {o for o in w.get("failing", []) if o is not None}
+    order: list[Any] = []
+    if isinstance(w.get("longest"), list):
+        order = list(w["longest"])
+    else:
+        lin = sorted((o for o in ops_in if _is_int(o.get("linearized_at"))),
+                     key=lambda o: o["linearized_at"])
+        order = [o["id"] for o in lin]
+    pos_of = {oid: i for i, oid in enumerate(order)}
+    ops = list(ops_in)
+    dropped = 0
+    if len(ops) > max_ops:
+        fail_calls = [o["call_ns"] for o in ops if o["id"] in failing]
+        centre = min(fail_calls) if fail_calls else ops[0]["call_ns"]
+        ranked = sorted(ops, key=lambda o: (o["id"] not in failing, abs(o["call_ns"] - centre)))
+        keep = {id(o) for o in ranked[:max_ops]}
+        dropped = len(ops) - len(keep)
+        ops = [o for o in ops if id(o) in keep]
+    t0 = min(o["call_ns"] for o in ops)
+    t_end = max(max(o["call_ns"], o["return_ns"] or 0) for o in ops)
+    span = max(t_end - t0, 1)
+    t1 = t_end + span // 10  # room for ops that never returned
+    plot_w = width - label_w - 10
+
+    def x(t: int) -> float:
+        return round(label_w + (t - t0) * plot_w / (t1 - t0), 2)
+
+    clients = sorted({o["client"] for o in ops}, key=lambda c: (isinstance(c, str), str(c)))
+    row_of = {c: i for i, c in enumerate(clients)}
+    head = 26
+    bars = []
+    for o in sorted(ops, key=lambda o: o["call_ns"]):
+        ret = o.get("return_ns")
+        x0 = x(o["call_ns"])
+        x1 = x(ret) if ret is not None else x(t1)
+        x1 = max(x1, x0 + 3)
+        desc = o.get("description")
+        label = str(desc) if desc else (
+            f"{compact(o.get('input'), 24)} → {compact(o.get('output'), 24)}")
+        lin_pos = pos_of.get(o["id"])
+        status = "failing" if o["id"] in failing else (
+            "linearized" if lin_pos is not None else "other")
+        tip = [f"op {o['id']} by client {o['client']}: {label}",
+               f"called at {o['call_ns'] / NS_PER_S:.6f}s, "
+               + (f"returned at {ret / NS_PER_S:.6f}s" if ret is not None
+                  else "never returned (outcome unknown)"),
+               f"input {compact(o.get('input'), 200)}; output {compact(o.get('output'), 200)}"]
+        if status == "failing":
+            tip.append("cannot be linearized after the longest linearizable prefix")
+        elif lin_pos is not None:
+            tip.append(f"linearized as #{lin_pos + 1}; state after: "
+                       f"{compact(o.get('state_after'), 300)}")
+        else:
+            tip.append("not part of the longest linearizable prefix")
+        bars.append({"id": o["id"], "x0": x0, "x1": x1, "y": head + row_of[o["client"]] * row_h,
+                     "label": label, "status": status, "open": ret is None,
+                     "lin": None if lin_pos is None else lin_pos + 1, "tip": "\n".join(tip)})
+    # Linearization points: inside each op's bar, never before the previous point.
+    bar_of = {b["id"]: b for b in bars}
+    points = []
+    prev_x = 0.0
+    for oid in order:
+        b = bar_of.get(oid)
+        if b is None:
+            continue
+        px = min(max(prev_x + 2, b["x0"] + 4), b["x1"] - 1)
+        px = max(px, b["x0"])
+        points.append({"x": round(px, 2), "y": b["y"] + 4, "id": oid,
+                       "n": pos_of[oid] + 1})
+        prev_x = px
+    step = _nice_step((t1 - t0) / 1e6)
+    ticks = []
+    v = 0.0
+    while v * 1e6 <= t1 - t0:
+        ticks.append({"x": x(t0 + int(v * 1e6)), "label": f"+{v:g} ms"})
+        v += step
+    return {"partition": name, "message": message, "drawable": True,
+            "model": w.get("model"), "width": width, "height": head + row_h * len(clients) + 8,
+            "label_w": label_w, "row_h": row_h, "head": head, "t0_s": t0 / NS_PER_S,
+            "clients": [{"name": str(c), "y": head + i * row_h} for i, c in enumerate(clients)],
+            "bars": bars, "points": points, "ticks": ticks,
+            "failing": sorted(str(f) for f in failing), "linearized": len(order),
+            "state": compact(w.get("state"), 600) if "state" in w else None,
+            "dropped": dropped}
+
+
+def linear_sections(result: Any) -> list[dict[str, Any]]:
+    """Layouts of every ``nonlinearizable`` witness in ``result`` (a CheckResult)."""
+    if result is None:
+        return []
+    from ._verdict import checkers_of
+
+    out = []
+    for r in checkers_of(result):
+        for w in r.anomalies.get("nonlinearizable", []):
+            out.append(linear_layout(w if isinstance(w, dict) else {"message": compact(w)}))
+    return out

@@ -1,0 +1,107 @@
+"""Witness lists: each anomaly's proof, with the ops it names looked up in the history.
+
+At most ``cap`` witnesses per type are listed (the page says how many more there
+are) and at most ``ops_cap`` ops per witness; op values are shown as compact JSON cut
+at ``value_chars`` characters. This is what bounds the page for a run with thousands
+of anomalies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from harness.checkers import CheckResult
+from harness.history import History, Op
+
+from ._timeline import NS_PER_S
+
+
+def compact(value: Any, limit: int = 240) -> str:
+    """Compact JSON of ``value``, cut to ``limit`` characters with an ellipsis."""
+    try:
+        s = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        s = repr(value)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+class OpIndex:
+    """Find an op by its ``index`` (usually its position, not always)."""
+
+    def __init__(self, history: History | None) -> None:
+        self.ops: list[Op] = history.ops if history is not None else []
+        self._by_index: dict[int, int] | None = None
+        if any(op.index != i for i, op in enumerate(self.ops[:1000])) or (
+                self.ops and self.ops[-1].index != len(self.ops) - 1):
+            self._by_index = {op.index: i for i, op in enumerate(self.ops)}
+
+    def get(self, index: int) -> Op | None:
+        if not isinstance(index, int) or isinstance(index, bool):
+            return None
+        if self._by_index is not None:
+            pos = self._by_index.get(index)
+            return None if pos is None else self.ops[pos]
+        return self.ops[index] if 0 <= index < len(self.ops) else None
+
+
+def op_row(op: Op, value_chars: int = 240) -> dict[str, Any]:
+    return {"index": op.index, "process": op.process, "type": op.type, "f": op.f,
+            "time_s": round(op.time / NS_PER_S, 6), "value": compact(op.value, value_chars),
+            "error": compact(op.error, 120) if op.error is not None else None, "missing": False}
+
+
+def _ops_of(w: dict[str, Any]) -> list[int]:
+    ops = w.get("ops")
+    if isinstance(ops, list):
+        return [i for i in ops if isinstance(i, int) and not isinstance(i, bool)]
+    return []
+
+
+def witness_sections(result: CheckResult | None, history: History | None, *,
+                     cap: int = 20, ops_cap: int = 12,
+                     value_chars: int = 240) -> list[dict[str, Any]]:
+    """One section per (checker, anomaly type): capped witnesses with their ops.
+
+    ``nonlinearizable`` is drawn separately (see `_linear`) and skipped here.
+    """
+    if result is None:
+        return []
+    from ._verdict import checkers_of, guarantee_table
+
+    table = guarantee_table()
+    index = OpIndex(history)
+    out = []
+    for r in checkers_of(result):
+        for t in sorted(r.anomalies, key=lambda t: (r.classification.get(t) != "bad", t)):
+            if t == "nonlinearizable":
+                continue
+            ws = r.anomalies[t]
+            total = int(r.counts.get(t, len(ws)))
+            listed = []
+            for w in ws[:cap]:
+                if not isinstance(w, dict):
+                    w = {"message": compact(w)}
+                idxs = _ops_of(w)
+                rows = []
+                for i in idxs[:ops_cap]:
+                    op = index.get(i)
+                    rows.append(op_row(op, value_chars) if op is not None else
+                                {"index": i, "missing": True})
+                listed.append({
+                    "key": None if w.get("key") is None else str(w.get("key")),
+                    "process": w.get("process"),
+                    "offsets": compact(w.get("offsets"), 200) if "offsets" in w else None,
+                    "values": compact(w.get("values"), 200) if "values" in w else None,
+                    "message": str(w.get("message", "")) or None,
+                    "ops": rows,
+                    "more_ops": max(0, len(idxs) - ops_cap),
+                })
+            out.append({
+                "checker": r.checker, "type": t,
+                "classification": r.classification.get(t, "bad"),
+                "guarantee": table.get(t, ""), "total": total, "witnesses": listed,
+                "more": max(0, total - len(listed)),
+            })
+    return out
