@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from rich.console import Console
@@ -33,6 +33,7 @@ from harness.history import History
 from harness.runner._options import RunOptions
 from harness.workload import (
     CLIENTS,
+    Client,
     ClientOptions,
     Interpreter,
     KafkaGenerator,
@@ -41,6 +42,22 @@ from harness.workload import (
     create_topics,
     final_reads,
 )
+from harness.workload._netns import call_in_netns, enter_netns
+
+#: process id of the final reader (far above any worker's, which grow by concurrency
+#: at each crash).
+FINAL_READER = 10_000_000
+
+
+def client_namespace(cluster: Any) -> str | None:
+    """The network namespace clients must run in (netns backend), else None."""
+    from harness.cluster._backend import CLIENT
+    from harness.cluster._netns import NetnsBackend
+
+    backend = getattr(cluster, "_backend", None)
+    if isinstance(backend, NetnsBackend):
+        return backend.ns(CLIENT)
+    return None
 
 
 @dataclass(slots=True)
@@ -76,7 +93,8 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
         from harness.checkers.log import LogCheckOptions
         from harness.checkers.log import check as log_check
 
-        sub_via = "subscribe" if opts.sub_via == "subscribe" else "assign"
+        sub_via: Literal["assign", "subscribe"] = (
+            "subscribe" if opts.sub_via == "subscribe" else "assign")
         return log_check(history, LogCheckOptions(sub_via=sub_via, acks=opts.acks))
 
     return compose("run", [guarded("log", log)])
@@ -160,12 +178,20 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             bootstrap = cluster.bootstrap_servers()
             con.print(f"cluster up: {opts.target} x{opts.nodes} on {opts.backend} "
                       f"({bootstrap})")
-            create_topics(bootstrap, prefix, keys, opts.replication_factor)
+            ns = client_namespace(cluster)
+            call_in_netns(ns, lambda: create_topics(bootstrap, prefix, keys,
+                                                    opts.replication_factor))
             copts = ClientOptions(bootstrap=bootstrap, topic_prefix=prefix, acks=opts.acks,
                                   idempotence=opts.idempotence,
                                   group_id=f"logtrial-{run_id}")
             client_cls = CLIENTS[opts.client]
-            interp = Interpreter(rec, lambda p: client_cls(copts, p), opts.concurrency)
+
+            def factory(process: int) -> Client:
+                if ns is not None:
+                    enter_netns(ns)  # worker threads only; idempotent
+                return client_cls(copts, process)
+
+            interp = Interpreter(rec, factory, opts.concurrency)
             nemesis = build_nemesis(opts, cluster, rec)
             gen = KafkaGenerator.start(KafkaWorkload(
                 keys=tuple(keys), rate=opts.rate,
@@ -186,14 +212,21 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
                 t_work = time.monotonic() - t0
             if not interrupted:
                 con.print("final reads ...")
-                reader = client_cls(copts, 10_000_000)
                 stop = threading.Event()
+
+                def final() -> None:
+                    reader = client_cls(copts, FINAL_READER)
+                    try:
+                        final_reads(rec, reader, FINAL_READER, keys,
+                                    opts.final_read_timeout_s, stop)
+                    finally:
+                        reader.close()
+
                 try:
-                    final_reads(rec, reader, 10_000_000, keys, opts.final_read_timeout_s, stop)
+                    call_in_netns(ns, final)
                 except KeyboardInterrupt:
+                    stop.set()
                     interrupted = True
-                finally:
-                    reader.close()
     except KeyboardInterrupt:
         interrupted = True
     finally:
