@@ -91,7 +91,7 @@ def test_ctrl_c_heals_stops_and_still_checks(tmp_path: Path) -> None:
                 break
             time.sleep(0.2)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=60)
+        _out, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
