@@ -1,0 +1,151 @@
+"""Which anomalies the log checker knows, which guarantee each breaks, and which are
+allowed under a run's configuration.
+
+Classification follows Jepsen's kafka workload (``allowed-error-types``), extended by
+the run's settings:
+
+- always allowed: ``int-send-skip`` (a transaction's sends interleave with other
+  producers' sends; Kafka never promised otherwise) and ``G0`` (write cycles: Kafka
+  does not isolate writes);
+- ``sub_via="subscribe"``: ``poll-skip`` and ``nonmonotonic-poll`` (the group may
+  rebalance a consumer's partitions between two polls, and the new owner resumes from
+  the last committed offset);
+- ``acks`` ``0`` or ``1``: ``lost-write`` and ``unseen`` (a leader may acknowledge a
+  write that no replica has, and lose it on failover);
+- ``allow``: whatever else the user declares acceptable.
+
+Everything else found is ``bad`` and makes the result invalid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from harness.errors import UsageError
+
+#: Every anomaly type the log checker reports, in the order a report lists them.
+ANOMALY_TYPES: Final[tuple[str, ...]] = (
+    "inconsistent-offsets",
+    "duplicate",
+    "lost-write",
+    "G1a",
+    "precommitted-read",
+    "poll-skip",
+    "nonmonotonic-poll",
+    "int-poll-skip",
+    "int-nonmonotonic-poll",
+    "int-send-skip",
+    "int-nonmonotonic-send",
+    "nonmonotonic-send",
+    "unseen",
+    "G0",
+    "G1c",
+)
+
+#: One sentence per type: the Kafka guarantee the anomaly breaks (the report shows it).
+GUARANTEES: Final[dict[str, str]] = {
+    "inconsistent-offsets":
+        "A partition is one totally ordered log: each offset holds exactly one record, "
+        "the same for every producer and consumer.",
+    "duplicate":
+        "A record is appended once: an acknowledged send (with idempotence) never "
+        "appears at two offsets of its partition.",
+    "lost-write":
+        "An acknowledged write (acks=all) is durable: once a consumer reads past its "
+        "offset, every consumer that reads that far must be able to see it.",
+    "G1a":
+        "A send that failed definitely (or an aborted transaction) never becomes "
+        "visible to consumers.",
+    "precommitted-read":
+        "Consumers at read_committed never see a transaction's records before it "
+        "commits, not even the transaction's own consumer.",
+    "poll-skip":
+        "A consumer with a fixed assignment reads each partition contiguously: its next "
+        "poll resumes exactly after the last record it was given.",
+    "nonmonotonic-poll":
+        "A consumer's position only moves forward: a later poll never returns a record "
+        "at or before one an earlier poll already returned.",
+    "int-poll-skip":
+        "Within one poll (or one transaction's polls) a partition's records come "
+        "contiguously, without skipping records that exist.",
+    "int-nonmonotonic-poll":
+        "Within one poll (or one transaction's polls) a partition's records come in "
+        "offset order, each once.",
+    "int-send-skip":
+        "Kafka does not promise that one transaction's sends to a partition are "
+        "adjacent; this records interleaving by other producers.",
+    "int-nonmonotonic-send":
+        "Sends from one producer to one partition within a transaction are appended in "
+        "the order they were sent.",
+    "nonmonotonic-send":
+        "Sends from one producer to one partition are appended in the order the "
+        "producer sent them (per-partition ordering).",
+    "unseen":
+        "Every acknowledged write is eventually readable: by the end of the run some "
+        "consumer should have polled it.",
+    "G0":
+        "Kafka does not isolate transactions' writes, so write cycles are expected; "
+        "this records them.",
+    "G1c":
+        "Transactions are atomic and read committed: two transactions cannot each "
+        "observe the other's writes (a circular information flow).",
+}
+
+SubVia = Literal["assign", "subscribe"]
+SUB_VIAS: Final[tuple[str, ...]] = ("assign", "subscribe")
+#: acks settings as Kafka spells them; "-1" is "all".
+ACKS: Final[tuple[str, ...]] = ("0", "1", "all", "-1")
+
+ALWAYS_ALLOWED: Final[frozenset[str]] = frozenset(("int-send-skip", "G0"))
+SUBSCRIBE_ALLOWED: Final[frozenset[str]] = frozenset(("poll-skip", "nonmonotonic-poll"))
+WEAK_ACKS_ALLOWED: Final[frozenset[str]] = frozenset(("lost-write", "unseen"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogCheckOptions:
+    """How the run was configured, as far as the log checker's verdict depends on it.
+
+    ``max_witnesses`` caps the witnesses listed per type; ``CheckResult.counts`` always
+    holds the full count.
+    """
+
+    sub_via: SubVia = "assign"
+    acks: str = "all"
+    allow: frozenset[str] = field(default_factory=frozenset)
+    max_witnesses: int = 20
+
+    def __post_init__(self) -> None:
+        if self.sub_via not in SUB_VIAS:
+            raise UsageError(
+                f"sub_via {self.sub_via!r} is not a subscription method "
+                "(expected \"assign\" or \"subscribe\")")
+        acks = str(self.acks).strip().lower()
+        if acks not in ACKS:
+            raise UsageError(f"acks {self.acks!r} is not a Kafka acks setting "
+                             "(expected 0, 1, all or -1)")
+        object.__setattr__(self, "acks", acks)
+        allow = frozenset(self.allow)
+        unknown = sorted(allow - set(ANOMALY_TYPES))
+        if unknown:
+            raise UsageError(
+                f"cannot allow unknown anomaly type(s) {', '.join(unknown)} "
+                f"(expected some of: {', '.join(ANOMALY_TYPES)})")
+        object.__setattr__(self, "allow", allow)
+        if isinstance(self.max_witnesses, bool) or not isinstance(self.max_witnesses, int) \
+                or self.max_witnesses < 0:
+            raise UsageError(f"max_witnesses must be a non-negative integer, "
+                             f"got {self.max_witnesses!r}")
+
+    def allowed_types(self) -> frozenset[str]:
+        """The anomaly types this configuration tolerates."""
+        out = set(ALWAYS_ALLOWED) | self.allow
+        if self.sub_via == "subscribe":
+            out |= SUBSCRIBE_ALLOWED
+        if self.acks in ("0", "1"):
+            out |= WEAK_ACKS_ALLOWED
+        return frozenset(out)
+
+    def classify(self, anomaly_type: str) -> str:
+        """``"allowed"`` or ``"bad"``."""
+        return "allowed" if anomaly_type in self.allowed_types() else "bad"
