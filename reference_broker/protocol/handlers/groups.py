@@ -1,0 +1,394 @@
+"""FindCoordinator and the classic group APIs, over the sans-I/O coordinator.
+
+Each handler turns one wire version of a request (kafka-python's classes) into the
+coordinator's version-independent request (`reference_broker.groups`) and its result
+back into that version's response. Version differences handled here:
+- FindCoordinator v0-3 answer one key; v4+ a batch (`coordinator_keys`). One node is
+  the coordinator of every group (and transactional id).
+- JoinGroup v0 has no rebalance timeout (it is the session timeout); v4+ first joins get
+  MEMBER_ID_REQUIRED; protocol names are non-nullable before v7.
+- LeaveGroup v0-2 name one member (its error is the top-level error); v3+ a batch.
+- OffsetCommit v0 has no generation/member (a simple commit); partitions of unknown
+  topics get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka. v10 (topic ids) is not served.
+- OffsetFetch v0-7 ask for one group (`topics` null = all, v2+); v8+ for several groups.
+- ListGroups v4+ filter by state, v5+ by type ("classic" is the only type here).
+
+Lifetime: the startup hook opens the coordinator (`GroupService.open`, which replays
+`__consumer_offsets`) into `ctx.groups`; the server's housekeeping calls
+`ctx.groups.tick(now_ms)` every 100 ms; the shutdown hook closes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from reference_broker.groups import (
+    Assignment,
+    CommitOffset,
+    ErrorCode,
+    GroupConfig,
+    Heartbeat,
+    JoinGroup,
+    LeaveGroup,
+    LeavingMember,
+    OffsetCommit,
+    OffsetFetch,
+    OffsetFetchResult,
+    Protocol,
+    SyncGroup,
+    TopicPartition,
+)
+from reference_broker.groups.driver import GroupService
+from reference_broker.protocol import codec
+from reference_broker.protocol.handlers import (
+    ApiKey,
+    BrokerContext,
+    RequestHeader,
+    handler,
+    on_shutdown,
+    on_startup,
+)
+
+log = logging.getLogger(__name__)
+
+GROUP_TYPE = "classic"
+_AUTHORIZED_OPS_UNSET = -2147483648
+
+
+def group_config(ctx: BrokerContext) -> GroupConfig:
+    cfg = ctx.config
+    raw = getattr(cfg, "raw", {}) or {}
+
+    def raw_int(key: str, default: int) -> int:
+        try:
+            return int(raw.get(key, default))
+        except (TypeError, ValueError):
+            log.warning("%s=%r is not an integer; using %d", key, raw.get(key), default)
+            return default
+
+    return GroupConfig(
+        initial_rebalance_delay_ms=cfg.group_initial_rebalance_delay_ms,
+        min_session_timeout_ms=cfg.group_min_session_timeout_ms,
+        max_session_timeout_ms=cfg.group_max_session_timeout_ms,
+        max_size=raw_int("group.max.size", 2**31 - 1),
+        offset_metadata_max_bytes=raw_int("offset.metadata.max.bytes", 4096),
+    )
+
+
+@on_startup
+async def _open_groups(ctx: BrokerContext) -> None:
+    ctx.groups = GroupService.open(
+        ctx.data_dir, group_config(ctx), clock_ms=ctx.now_ms,
+        flush=ctx.config.log.flush_policy, flush_interval_ms=ctx.config.log.flush_ms)
+
+
+@on_shutdown
+async def _close_groups(ctx: BrokerContext) -> None:
+    if ctx.groups is not None:
+        ctx.groups.close()
+        ctx.groups = None
+
+
+def _service(ctx: BrokerContext) -> GroupService | None:
+    groups = ctx.groups
+    return groups if isinstance(groups, GroupService) else None
+
+
+def _client_host(header: RequestHeader) -> str:
+    host = header.peer.rsplit(":", 1)[0] if header.peer else ""
+    return "/" + host
+
+
+# ----- FindCoordinator ---------------------------------------------------------------
+
+
+@handler(ApiKey.FIND_COORDINATOR, 0, 6)
+async def find_coordinator(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.FIND_COORDINATOR)
+    error = ErrorCode.NONE if _service(ctx) is not None else ErrorCode.COORDINATOR_NOT_AVAILABLE
+    ok = error == ErrorCode.NONE
+    node, host, port = (ctx.node_id, ctx.advertised_host, ctx.advertised_port) if ok else (
+        -1, "", -1)
+    if v >= 4:
+        coordinators = [
+            cls.Coordinator(key=key, node_id=node, host=host, port=port,
+                            error_code=int(error), error_message=None)
+            for key in request.coordinator_keys or []]
+        return cls(version=v, throttle_time_ms=0, coordinators=coordinators)
+    return cls(version=v, throttle_time_ms=0, error_code=int(error), error_message=None,
+               node_id=node, host=host, port=port)
+
+
+# ----- JoinGroup / SyncGroup / Heartbeat / LeaveGroup ---------------------------------
+
+
+@handler(ApiKey.JOIN_GROUP, 0, 9)
+async def join_group(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.JOIN_GROUP)
+    svc = _service(ctx)
+    if svc is None:
+        return cls(version=v, error_code=int(ErrorCode.COORDINATOR_NOT_AVAILABLE),
+                   generation_id=-1, protocol_name=None if v >= 7 else "", leader="",
+                   member_id=request.member_id or "", members=[])
+    rebalance_ms = request.rebalance_timeout_ms if v >= 1 else -1
+    if rebalance_ms is None or rebalance_ms < 0:
+        rebalance_ms = request.session_timeout_ms
+    result = await svc.join(JoinGroup(
+        group_id=request.group_id,
+        member_id=request.member_id or "",
+        group_instance_id=request.group_instance_id if v >= 5 else None,
+        client_id=header.client_id or "",
+        client_host=_client_host(header),
+        session_timeout_ms=request.session_timeout_ms,
+        rebalance_timeout_ms=rebalance_ms,
+        protocol_type=request.protocol_type or "",
+        protocols=tuple(Protocol(name=p.name, metadata=bytes(p.metadata or b""))
+                        for p in request.protocols or []),
+        require_known_member_id=v >= 4,
+    ))
+    members = [cls.JoinGroupResponseMember(member_id=m.member_id,
+                                           group_instance_id=m.group_instance_id,
+                                           metadata=m.metadata)
+               for m in result.members]
+    protocol_name = result.protocol_name
+    if protocol_name is None and v < 7:
+        protocol_name = ""
+    return cls(version=v, throttle_time_ms=0, error_code=int(result.error),
+               generation_id=result.generation_id, protocol_type=result.protocol_type,
+               protocol_name=protocol_name, leader=result.leader, skip_assignment=False,
+               member_id=result.member_id, members=members)
+
+
+@handler(ApiKey.SYNC_GROUP, 0, 5)
+async def sync_group(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.SYNC_GROUP)
+    svc = _service(ctx)
+    if svc is None:
+        return cls(version=v, throttle_time_ms=0,
+                   error_code=int(ErrorCode.COORDINATOR_NOT_AVAILABLE), assignment=b"")
+    result = await svc.sync(SyncGroup(
+        group_id=request.group_id,
+        generation_id=request.generation_id,
+        member_id=request.member_id or "",
+        group_instance_id=request.group_instance_id if v >= 3 else None,
+        protocol_type=request.protocol_type if v >= 5 else None,
+        protocol_name=request.protocol_name if v >= 5 else None,
+        assignments=tuple(Assignment(member_id=a.member_id,
+                                     assignment=bytes(a.assignment or b""))
+                          for a in request.assignments or []),
+    ))
+    return cls(version=v, throttle_time_ms=0, error_code=int(result.error),
+               protocol_type=result.protocol_type, protocol_name=result.protocol_name,
+               assignment=result.assignment)
+
+
+@handler(ApiKey.HEARTBEAT, 0, 4)
+async def heartbeat(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.HEARTBEAT)
+    svc = _service(ctx)
+    if svc is None:
+        return cls(version=v, throttle_time_ms=0,
+                   error_code=int(ErrorCode.COORDINATOR_NOT_AVAILABLE))
+    result = await svc.heartbeat(Heartbeat(
+        group_id=request.group_id, generation_id=request.generation_id,
+        member_id=request.member_id or "",
+        group_instance_id=request.group_instance_id if v >= 3 else None))
+    return cls(version=v, throttle_time_ms=0, error_code=int(result.error))
+
+
+@handler(ApiKey.LEAVE_GROUP, 0, 5)
+async def leave_group(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.LEAVE_GROUP)
+    svc = _service(ctx)
+    if svc is None:
+        return cls(version=v, throttle_time_ms=0,
+                   error_code=int(ErrorCode.COORDINATOR_NOT_AVAILABLE), members=[])
+    if v >= 3:
+        leaving = tuple(LeavingMember(member_id=m.member_id or "",
+                                      group_instance_id=m.group_instance_id)
+                        for m in request.members or [])
+    else:
+        leaving = (LeavingMember(member_id=request.member_id or ""),)
+    result = await svc.leave(LeaveGroup(group_id=request.group_id, members=leaving))
+    if v < 3:
+        error = result.error
+        if error == ErrorCode.NONE and result.members:
+            error = result.members[0].error
+        return cls(version=v, throttle_time_ms=0, error_code=int(error))
+    members = [cls.MemberResponse(member_id=m.member_id, group_instance_id=m.group_instance_id,
+                                  error_code=int(m.error))
+               for m in result.members]
+    return cls(version=v, throttle_time_ms=0, error_code=int(result.error), members=members)
+
+
+# ----- OffsetCommit / OffsetFetch ----------------------------------------------------
+
+
+def _partition_exists(ctx: BrokerContext, topic: str, partition: int) -> bool:
+    topics = ctx.topics
+    if topics is None or not hasattr(topics, "partition_exists"):
+        return True
+    return bool(topics.partition_exists(topic, partition))
+
+
+@handler(ApiKey.OFFSET_COMMIT, 0, 9)
+async def offset_commit(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.OFFSET_COMMIT)
+    T = cls.OffsetCommitResponseTopic
+    P = T.OffsetCommitResponsePartition
+    wanted: list[tuple[str, int]] = []
+    known: list[CommitOffset] = []
+    errors: dict[tuple[str, int], ErrorCode] = {}
+    for t in request.topics or []:
+        for p in t.partitions or []:
+            key = (t.name, p.partition_index)
+            wanted.append(key)
+            if not _partition_exists(ctx, t.name, p.partition_index):
+                errors[key] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            known.append(CommitOffset(
+                topic=t.name, partition=p.partition_index, offset=p.committed_offset,
+                leader_epoch=p.committed_leader_epoch if v >= 6 else -1,
+                metadata=p.committed_metadata))
+    svc = _service(ctx)
+    if svc is None:
+        for key in wanted:
+            errors.setdefault(key, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+    elif known:
+        result = await svc.commit(OffsetCommit(
+            group_id=request.group_id,
+            generation_id=request.generation_id_or_member_epoch if v >= 1 else -1,
+            member_id=(request.member_id or "") if v >= 1 else "",
+            group_instance_id=request.group_instance_id if v >= 7 else None,
+            offsets=tuple(known)))
+        for pe in result.partitions:
+            errors[(pe.topic, pe.partition)] = pe.error
+    by_topic: dict[str, list[Any]] = {}
+    for topic, partition in wanted:
+        by_topic.setdefault(topic, []).append(P(
+            partition_index=partition, error_code=int(errors[(topic, partition)])))
+    return cls(version=v, throttle_time_ms=0,
+               topics=[T(name=name, partitions=parts) for name, parts in by_topic.items()])
+
+
+def _fetch_request(group_id: str, topics: Any) -> OffsetFetch:
+    if topics is None:
+        return OffsetFetch(group_id=group_id, partitions=None)
+    return OffsetFetch(group_id=group_id, partitions=tuple(
+        TopicPartition(topic=t.name, partition=p)
+        for t in topics for p in t.partition_indexes or []))
+
+
+def _fetch(ctx: BrokerContext, req: OffsetFetch) -> OffsetFetchResult:
+    svc = _service(ctx)
+    if svc is None:
+        return OffsetFetchResult(group_id=req.group_id,
+                                 error=ErrorCode.COORDINATOR_NOT_AVAILABLE)
+    return svc.fetch_offsets(req)
+
+
+def _grouped(req: OffsetFetch, result: OffsetFetchResult) -> dict[str, list[Any]]:
+    """topic -> [(partition, offset, leader_epoch, metadata, error)] in request order."""
+    out: dict[str, list[Any]] = {}
+    if result.error != ErrorCode.NONE:
+        for tp in req.partitions or ():
+            out.setdefault(tp.topic, []).append((tp.partition, -1, -1, "", result.error))
+        return out
+    for o in result.offsets:
+        out.setdefault(o.topic, []).append(
+            (o.partition, o.offset, o.leader_epoch, o.metadata, o.error))
+    return out
+
+
+@handler(ApiKey.OFFSET_FETCH, 0, 9)
+async def offset_fetch(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.OFFSET_FETCH)
+    if v >= 8:
+        G = cls.OffsetFetchResponseGroup
+        T8 = G.OffsetFetchResponseTopics
+        P8 = T8.OffsetFetchResponsePartitions
+        groups = []
+        for g in request.groups or []:
+            req = _fetch_request(g.group_id, g.topics)
+            result = _fetch(ctx, req)
+            topics = [
+                T8(name=name, partitions=[
+                    P8(partition_index=p, committed_offset=off, committed_leader_epoch=ep,
+                       metadata=md, error_code=int(err))
+                    for p, off, ep, md, err in parts])
+                for name, parts in _grouped(req, result).items()]
+            groups.append(G(group_id=g.group_id, topics=topics,
+                            error_code=int(result.error)))
+        return cls(version=v, throttle_time_ms=0, groups=groups)
+    T = cls.OffsetFetchResponseTopic
+    P = T.OffsetFetchResponsePartition
+    topics_req = request.topics if v >= 2 else (request.topics or [])
+    req = _fetch_request(request.group_id, topics_req)
+    result = _fetch(ctx, req)
+    topics = [
+        T(name=name, partitions=[
+            P(partition_index=p, committed_offset=off, committed_leader_epoch=ep,
+              metadata=md, error_code=int(err))
+            for p, off, ep, md, err in parts])
+        for name, parts in _grouped(req, result).items()]
+    return cls(version=v, throttle_time_ms=0, topics=topics, error_code=int(result.error))
+
+
+# ----- DescribeGroups / ListGroups ---------------------------------------------------
+
+
+@handler(ApiKey.DESCRIBE_GROUPS, 0, 5)
+async def describe_groups(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.DESCRIBE_GROUPS)
+    D = cls.DescribedGroup
+    M = D.DescribedGroupMember
+    svc = _service(ctx)
+    ids = list(request.groups or [])
+    out = []
+    if svc is None:
+        out = [D(error_code=int(ErrorCode.COORDINATOR_NOT_AVAILABLE), group_id=gid,
+                 group_state="", protocol_type="", protocol_data="", members=[],
+                 authorized_operations=_AUTHORIZED_OPS_UNSET) for gid in ids]
+    else:
+        for d in svc.describe(ids):
+            out.append(D(
+                error_code=int(d.error), group_id=d.group_id, group_state=d.state,
+                protocol_type=d.protocol_type, protocol_data=d.protocol,
+                authorized_operations=_AUTHORIZED_OPS_UNSET,
+                members=[M(member_id=m.member_id, group_instance_id=m.group_instance_id,
+                           client_id=m.client_id, client_host=m.client_host,
+                           member_metadata=m.metadata, member_assignment=m.assignment)
+                         for m in d.members]))
+    return cls(version=v, throttle_time_ms=0, groups=out)
+
+
+@handler(ApiKey.LIST_GROUPS, 0, 5)
+async def list_groups(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.LIST_GROUPS)
+    L = cls.ListedGroup
+    svc = _service(ctx)
+    if svc is None:
+        return cls(version=v, throttle_time_ms=0,
+                   error_code=int(ErrorCode.COORDINATOR_NOT_AVAILABLE), groups=[])
+    states = list(request.states_filter or []) if v >= 4 else []
+    types = [t.lower() for t in request.types_filter or []] if v >= 5 else []
+    if types and GROUP_TYPE not in types:
+        return cls(version=v, throttle_time_ms=0, error_code=0, groups=[])
+    result = svc.list_groups(states)
+    return cls(version=v, throttle_time_ms=0, error_code=int(result.error), groups=[
+        L(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state,
+          group_type=GROUP_TYPE)
+        for g in result.groups])
+
+
+__all__ = ["GROUP_TYPE", "group_config"]
