@@ -59,12 +59,29 @@ class Proc:
             os.killpg(self.pid, sig)
 
     def pause(self) -> None:
+        """SIGSTOP the group and wait (up to 2 s) until the leader is stopped."""
         self.send_signal(signal.SIGSTOP)
         self.paused = True
+        self._await_state(lambda st: st in ("T", "t", "Z", "X", None))
 
     def resume(self) -> None:
         self.send_signal(signal.SIGCONT)
         self.paused = False
+        self._await_state(lambda st: st not in ("T", "t"))
+
+    def state(self) -> str | None:
+        """The kernel's one-letter state of the leader (R, S, T, Z...), None if gone."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        return data[data.rfind(b")") + 2:].split()[0].decode()
+
+    def _await_state(self, ok: Callable[[str | None], bool], timeout_s: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ok(self.state()) and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def kill(self) -> None:
         """SIGKILL the group and reap it."""
