@@ -114,7 +114,7 @@ def _busiest_key(history: History) -> str | None:
 
 def _tip(kind: str, key: str, offset: int, entries: Iterable[tuple[Any, ...]],
          who: str | None = None) -> str:
-    parts = [f"key {key} offset {offset}"]
+    parts = [f"key {key}, offset {offset}:"]
     for e in entries:
         if kind == "write":
             v, proc, idx, t = e
@@ -123,7 +123,7 @@ def _tip(kind: str, key: str, offset: int, entries: Iterable[tuple[Any, ...]],
         else:
             v, idx, t = e
             parts.append(f"value {v} read by {who} (op {idx}, t={t / NS_PER_S:.3f}s)")
-    return "; ".join(parts)
+    return "\n".join(parts)
 
 
 def key_diagram(key: str, writes: dict[int, list[tuple[ObsValue, Any, int, int]]],

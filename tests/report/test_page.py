@@ -1,0 +1,196 @@
+"""Render the fixture run directories and check what a reader sees, number by number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from harness.errors import HistoryError, UsageError
+from harness.history import load
+from harness.report import write_all, write_report
+from tests.report._dom import Node, parse
+
+
+def page(run_dir: Path) -> tuple[Node, dict[str, Any], str]:
+    out = write_report(run_dir)
+    assert out == run_dir / "report.html"
+    html = out.read_text()
+    dom = parse(html)
+    data = orjson.loads(dom.by_id("report-data").text)
+    return dom, data, html
+
+
+def verdict_table(dom: Node) -> list[tuple[str, str, str, str]]:
+    rows = dom.by_id("verdict").find("tbody").find_all("tr")
+    out = []
+    for r in rows:
+        tds = [td.norm_text() for td in r.find_all("td")]
+        out.append((tds[0], tds[1], tds[2], tds[3]))
+    return out
+
+
+def test_valid_run(run_dir: Callable[[str], Path]) -> None:
+    d = run_dir("valid-ok")
+    dom, data, html = page(d)
+    assert dom.by_id("overall-verdict").norm_text() == "PASS"
+    assert "kept every promise" in dom.by_id("headline").norm_text()
+    what = dom.by_id("what-was-tested").norm_text()
+    assert "against reference (3 nodes, proxy backend)" in what
+    assert "acks=all, replication factor 3, idempotence on" in what
+    assert "injected faults: partition, kill every 10 s" in what
+    settings = {tr.find("th").norm_text(): tr.find("td").norm_text()
+                for tr in dom.by_id("settings").find_all("tr")}
+    assert settings["seed"] == "1" and settings["nodes"] == "n1, n2, n3"
+    assert settings["versions"] == "reference 0.1.0, kafka-python 3.0.12"
+    assert verdict_table(dom) == [("linearizable", "—", "pass", ""), ("log", "—", "pass", "")]
+    # Throughput matches the history: every client completion counted once by type.
+    h = load(d / "history.jsonl")
+    comp = [op for op in h.ops if op.is_client() and op.type != "invoke"]
+    tl = data["timeline"]
+    for typ in ("ok", "fail", "info"):
+        assert tl["totals"][typ] == sum(op.type == typ for op in comp)
+        assert round(sum(tl[typ]) * tl["bin_s"]) == tl["totals"][typ]
+    assert tl["totals"]["fail"] > 0 and tl["totals"]["info"] > 0
+    caption = dom.by_id("timeline").find("p", cls="caption").norm_text()
+    assert f"Totals: {tl['totals']['ok']} ok" in caption
+    assert dom.by_id("chart-throughput") and dom.by_id("chart-latency")
+    # Faults: partition and kill healed, pause still open at the end.
+    rows = [[td.norm_text() for td in tr.find_all("td")]
+            for tr in dom.by_id("faults").find("tbody").find_all("tr")]
+    assert [r[0] for r in rows] == ["partition", "kill", "pause"]
+    assert rows[2][2].endswith("(never healed)")
+    assert [f["kind"] for f in data["faults"]] == ["partition", "kill", "pause"]
+    nem = [op for op in h.ops if op.process == "nemesis"]
+    assert data["faults"][0]["start_s"] == nem[0].time / 1e9
+    assert data["faults"][0]["end_s"] == nem[1].time / 1e9
+    # A sample order diagram, no anomalies.
+    figs = dom.by_id("order").find_all("figure")
+    assert len(figs) == 1 and "sample key" in figs[0].find("figcaption").norm_text()
+    assert figs[0].find_all("g", cls="cell")
+    assert "None: every check passed." in dom.by_id("anomalies").norm_text()
+    assert dom.by_id("replay-command").norm_text().startswith(
+        "logtrial run --target reference --nodes 3 --acks all --seed 1")
+    links = [a.attrs["href"] for a in dom.by_id("logs").find_all("a")]
+    assert links == ["nodes/n1/broker.log", "nodes/n2/broker.log", "nodes/n3/broker.log"]
+    assert all((d / link).is_file() for link in links)
+    # Self-contained: no external fetch of any kind.
+    for tag, attr in (("script", "src"), ("link", "href"), ("img", "src")):
+        for n in dom.find_all(tag):
+            assert not n.attrs.get(attr, "data:").startswith(("http", "//")), n.attrs
+    assert "https://" not in html.replace("https://github.com/leeoniya/uPlot", "")
+
+
+FAMILY_TYPES = ["G1a", "duplicate", "inconsistent-offsets", "lost-write", "nonmonotonic-poll",
+                "poll-skip"]
+
+
+def test_invalid_run_with_each_log_anomaly_family(run_dir: Callable[[str], Path]) -> None:
+    d = run_dir("invalid-log-bad")
+    dom, _data, _ = page(d)
+    results = orjson.loads((d / "results.json").read_bytes())
+    witnesses = results["children"]["log"]["anomalies"]
+    assert sorted(witnesses) == FAMILY_TYPES
+    assert dom.by_id("overall-verdict").norm_text() == "FAIL"
+    head = dom.by_id("headline").norm_text()
+    assert "broke 6 guarantees" in head and "lost-write ×1" in head
+    rows = verdict_table(dom)
+    assert [(r[1], r[2], r[3]) for r in rows if r[0] == "log"] == [
+        (t, "fail", "1") for t in FAMILY_TYPES]
+    for t in FAMILY_TYPES:
+        art = dom.by_id(f"anomaly-log-{t}")
+        assert art.attrs["data-total"] == "1"
+        assert art.find("p", cls="guarantee").norm_text().startswith("Breaks: ")
+        w = witnesses[t][0]
+        head = art.find("p", cls="witness-head").norm_text()
+        assert f"key {w['key']}" in head
+        assert art.find("p", cls="witness-msg").norm_text() == w["message"]
+        shown = [int(tr.find("td").norm_text()) for tr in art.find("tbody").find_all("tr")]
+        assert shown == w["ops"]
+    # The lost write's row names the acknowledged send and its offset.
+    lw = witnesses["lost-write"][0]
+    ack_row = dom.by_id("anomaly-log-lost-write").find("tbody").find_all("tr")[1]
+    assert f'[[\"send\",\"{lw["key"]}\",[{lw["offsets"][0]},' in ack_row.norm_text()
+    # Order diagrams: the lost write's offset is unread, the inconsistent offset marked.
+    figs = {f.attrs["data-key"]: f for f in dom.by_id("order").find_all("figure")}
+    assert set(figs) == {w["key"] for ws in witnesses.values() for w in ws}
+    k = lw["key"]
+    unread = figs[k].find_all("g", cls="unread")
+    assert unread and f"offset {lw['offsets'][0]}:" in unread[0].attrs["data-tip"]
+    inc = witnesses["inconsistent-offsets"][0]
+    cells = figs[inc["key"]].find_all("g", cls="inconsistent")
+    assert any(f"offset {inc['offsets'][0]}:" in c.attrs["data-tip"] for c in cells)
+    assert any(c.find("text").norm_text() == str(inc["values"][1]) for c in cells)
+    dup = witnesses["duplicate"][0]
+    dups = figs[dup["key"]].find_all("g", cls="duplicate")
+    assert len(dups) >= 2
+    stat = figs[dup["key"]].find("span", data_stat="duplicate").norm_text()
+    assert stat.startswith("1 duplicated")
+
+
+def test_allowed_anomaly_passes(run_dir: Callable[[str], Path]) -> None:
+    dom, _, _ = page(run_dir("allowed-ok"))
+    assert dom.by_id("overall-verdict").norm_text() == "PASS"
+    assert "allowed by this configuration: lost-write ×1" in dom.by_id("headline").norm_text()
+    row = [r for r in dom.by_id("verdict").find("tbody").find_all("tr")
+           if r.attrs["data-anomaly"] == "lost-write"][0]
+    assert "acks=1: only the leader" in row.norm_text()
+    assert dom.by_id("anomaly-log-lost-write").find("span", cls="badge").norm_text() == "allowed"
+
+
+def test_linearizability_is_drawn(run_dir: Callable[[str], Path]) -> None:
+    dom, _, _ = page(run_dir("invalid-linear-bad"))
+    assert dom.by_id("overall-verdict").norm_text() == "FAIL"
+    assert ("linearizable", "nonlinearizable", "fail", "1") in verdict_table(dom)
+    fig = dom.by_id("linearizability").find("figure")
+    assert fig.attrs["data-partition"] == "key 7"
+    ops = fig.find_all("g", cls="op")
+    assert len(ops) == 5
+    failing = fig.find_all("g", cls="failing")
+    assert [g.attrs["data-op"] for g in failing] == ["6"]
+    assert [g.find("text").norm_text() for g in fig.find_all("g", cls="lin-point")] == [
+        "1", "2", "3"]
+    assert "3 ops linearized, then stuck at op 6" in fig.find("figcaption").norm_text()
+    # Not a log anomaly: no witness table and no order diagram for it.
+    assert not dom.by_id("anomalies").find_all("article")
+
+
+def test_unknown_verdicts(run_dir: Callable[[str], Path]) -> None:
+    dom, _, _ = page(run_dir("unknown-timeout"))
+    assert dom.by_id("overall-verdict").norm_text() == "UNKNOWN"
+    assert "timed out after 10 s" in dom.by_id("headline").norm_text()
+    assert ("linearizable", "—", "unknown", "") in verdict_table(dom)
+    dom, data, _ = page(run_dir("unknown-noresults"))
+    assert dom.by_id("overall-verdict").norm_text() == "UNKNOWN"
+    assert "no results.json" in dom.by_id("headline").norm_text()
+    assert data["timeline"] is None
+    assert "No operations were recorded" in dom.by_id("timeline").norm_text()
+    assert "No node logs" in dom.by_id("logs").norm_text()
+
+
+def test_write_all_writes_report_and_junit(run_dir: Callable[[str], Path]) -> None:
+    d = run_dir("valid-ok")
+    assert write_all(d) == [d / "report.html", d / "junit.xml"]
+    assert (d / "report.html").stat().st_mode & 0o644 == 0o644
+
+
+def test_bad_run_directories_say_what_is_wrong(tmp_path: Path,
+                                               run_dir: Callable[[str], Path]) -> None:
+    with pytest.raises(UsageError, match="no run.json"):
+        write_report(tmp_path)
+    d = run_dir("valid-ok")
+    (d / "results.json").write_text("{not json")
+    with pytest.raises(UsageError, match="results.json: not valid JSON"):
+        write_report(d)
+    (d / "results.json").write_text("[1, 2]")
+    with pytest.raises(UsageError, match="expected CheckResult"):
+        write_report(d)
+    (d / "results.json").unlink()
+    with (d / "history.jsonl").open("a") as fh:
+        fh.write('{"type": "ok"}\n')
+    with pytest.raises(HistoryError, match="history.jsonl"):
+        write_report(d)
+    assert not (d / "report.html").exists()
