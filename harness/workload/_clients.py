@@ -37,7 +37,7 @@ class ClientOptions:
     retries: int = 3
     linger_ms: int = 0
     send_timeout_s: float = 5.0
-    poll_timeout_s: float = 0.2
+    poll_timeout_s: float = 0.01
     isolation_level: str = "read_uncommitted"
     group_id: str = "logtrial"
 
@@ -104,7 +104,7 @@ class KafkaPythonClient:
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     isolation_level=o.isolation_level,
-                    fetch_max_wait_ms=100,
+                    fetch_max_wait_ms=20,
                     request_timeout_ms=max(int(o.send_timeout_s * 1000), 3000),
                     session_timeout_ms=6000,
                     heartbeat_interval_ms=1000,
@@ -207,7 +207,7 @@ class ConfluentClient:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": o.isolation_level,
-                "fetch.wait.max.ms": 100,
+                "fetch.wait.max.ms": 20,
                 "session.timeout.ms": 6000,
                 "client.id": f"logtrial-c{self.process}",
                 "log_level": 3,
@@ -240,7 +240,20 @@ class ConfluentClient:
         from confluent_kafka import TopicPartition
 
         consumer = self._get_consumer(group=False)
-        consumer.assign([TopicPartition(topic_of(self.opts.topic_prefix, k), 0) for k in keys])
+        # librdkafka's assign() would reset every position; Kafka's Java client (and
+        # Jepsen's checker) keep the position of partitions that stay assigned, so
+        # change the assignment incrementally.
+        want = {(topic_of(self.opts.topic_prefix, k), 0) for k in keys}
+        try:
+            have = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+            gone = [TopicPartition(t, p) for t, p in sorted(have - want)]
+            new = [TopicPartition(t, p) for t, p in sorted(want - have)]
+            if gone:
+                consumer.incremental_unassign(gone)
+            if new:
+                consumer.incremental_assign(new)
+        except Exception as e:
+            raise ClientError("info", [type(e).__name__, str(e)[:200]]) from e
 
     def subscribe(self, keys: list[str]) -> None:
         consumer = self._get_consumer(group=True)
