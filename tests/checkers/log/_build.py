@@ -24,13 +24,18 @@ def invoke_value(f: str, value: Any) -> Any:
 
 
 def hist(*specs: tuple[Any, ...], invoke: bool = True) -> History:
-    """Ops from ``(process, type, f, value[, extra])`` tuples. With ``invoke``, each
-    completion is preceded by its invocation (so it pairs), unless it is one."""
+    """Ops from ``(process, type, f, value[, extra])`` tuples. With ``invoke``, a
+    completion whose process has no open invocation gets one just before it."""
     records: list[dict[str, Any]] = []
+    open_: set[Any] = set()
     for spec in specs:
         process, typ, f, value, *rest = spec
         extra = dict(rest[0]) if rest else {}
-        if invoke and typ != "invoke" and isinstance(process, int):
+        if typ == "invoke":
+            open_.add(process)
+        elif process in open_:
+            open_.discard(process)
+        elif invoke and isinstance(process, int):
             records.append({"process": process, "type": "invoke", "f": f,
                             "value": invoke_value(f, value)})
         records.append({"process": process, "type": typ, "f": f, "value": value, **extra})
