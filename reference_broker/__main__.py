@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import fcntl
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from reference_broker.config import BrokerConfig, ConfigError, broker_config, parse_pairs
 
@@ -89,7 +87,6 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
                         advertised_port=adv_port, data_dir=data_dir, clock_ms=wall_clock_ms,
                         topics=store)
     registry = load_handlers()
-    _open_groups(ctx)
     for hook in registry.startup:
         await hook(ctx)
     server = BrokerServer(ctx, registry)
@@ -113,33 +110,14 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
     log.info("shutting down")
     await server.stop()
     for hook in registry.shutdown:
-        with contextlib.suppress(Exception):
-            await hook(ctx)
-    if ctx.groups is not None:
         try:
-            ctx.groups.close()
+            await hook(ctx)
         except Exception:
-            log.exception("closing the group coordinator failed")
+            log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
     store.flush()
     store.close()
     log.info("stopped")
     return 0
-
-
-def _open_groups(ctx: Any) -> None:
-    try:
-        from reference_broker.groups import (  # type: ignore[attr-defined,unused-ignore]
-            GroupConfig,
-            GroupService,
-        )
-    except ImportError as exc:
-        log.info("group coordinator not available (%s); group APIs not served", exc)
-        return
-    from reference_broker.topics import log_config
-
-    settings = GroupConfig.from_settings(ctx.config.raw)  # type: ignore[attr-defined,unused-ignore]
-    ctx.groups = GroupService.open(ctx.data_dir, settings,
-                                   log_config(ctx.config.log, ctx.config), ctx.now_ms())
 
 
 def _use_uvloop() -> None:

@@ -31,19 +31,7 @@ from typing import Any
 
 from reference_broker import records
 from reference_broker.config import BrokerConfig, TopicConfig
-
-try:
-    from reference_broker.log import (  # type: ignore[attr-defined,unused-ignore]
-        LogConfig,
-        OffsetOutOfRange,
-        PartitionLog,
-    )
-except ImportError:  # the on-disk log has not landed yet: in-memory stand-in
-    from reference_broker.partition.memlog import (  # type: ignore[assignment,unused-ignore]
-        LogConfig,
-        OffsetOutOfRange,
-        PartitionLog,
-    )
+from reference_broker.log import LogConfig, OffsetOutOfRange, PartitionLog
 from reference_broker.partition import ProducerStateTable
 from reference_broker.protocol import errors
 
@@ -52,6 +40,7 @@ log = logging.getLogger(__name__)
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 _TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 PRODUCER_ID_BLOCK = 1000
+LEADER_EPOCH = 0  # one node, never re-elected
 
 
 def topic_name_error(name: str | None) -> str | None:
@@ -73,7 +62,7 @@ def log_config(cfg: TopicConfig, broker: BrokerConfig) -> LogConfig:
         roll_ms=cfg.segment_ms,
         retention_ms=cfg.retention_ms,
         retention_bytes=cfg.retention_bytes,
-        flush=cfg.flush_policy,  # type: ignore[arg-type,unused-ignore]
+        flush=cfg.flush_policy,  # type: ignore[arg-type]
         flush_interval_ms=cfg.flush_ms,
         index_interval_bytes=broker.index_interval_bytes,
     )
@@ -156,7 +145,7 @@ class Partition:
                                     self.log_start_offset)
             if verdict.error_code:
                 return AppendResult(verdict.error_code)
-            info = self.log.append(data, now_ms)
+            info = self.log.append(data, now_ms, partition_leader_epoch=LEADER_EPOCH)
             self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
                                   h.last_sequence, info.base_offset, info.last_offset,
                                   h.max_timestamp)
@@ -184,7 +173,7 @@ class Partition:
                 return AppendResult(code)
             staged.record(h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence,
                           0, 0, h.max_timestamp)
-        info = self.log.append(data, now_ms)
+        info = self.log.append(data, now_ms, partition_leader_epoch=LEADER_EPOCH)
         off = info.base_offset
         for h in headers:
             self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,

@@ -191,13 +191,10 @@ def list_offset(p: Partition, timestamp: int, read_committed: bool) -> tuple[int
         return p.log_start_offset, -1
     if timestamp == MAX_TIMESTAMP:
         return _max_timestamp_offset(p, limit)
-    found = p.log.offset_for_timestamp(timestamp)
+    found = p.log.offset_for_timestamp(timestamp, limit)
     if found is None:
         return -1, -1
-    offset, ts = found
-    if offset >= limit:
-        return -1, -1
-    return int(offset), int(ts)
+    return int(found[0]), int(found[1])
 
 
 @handler(ApiKey.LIST_OFFSETS, 0, 11)
