@@ -53,6 +53,11 @@ class Backend(abc.ABC):
         self.nodes: tuple[str, ...] = ()
         self.services: tuple[str, ...] = ()
 
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise `UsageError` if this backend cannot run here (e.g. needs root)."""
+        return None
+
     @property
     def run(self) -> RunDir:
         if self._run is None:

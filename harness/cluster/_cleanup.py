@@ -52,6 +52,14 @@ def _network_names(prefix: str) -> tuple[list[str], list[str]]:
             [n for n in links_list() if n.startswith(prefix)])
 
 
+def _await_gone(pids: list[int], timeout_s: float = 5.0) -> None:
+    """Wait until the SIGKILLed pids are gone or zombies (their parent reaps them)."""
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline and _run.pid_alive(pid, None):
+            time.sleep(0.01)
+
+
 def cleanup_stale_runs(prefix: str = _run.PREFIX, *,
                        runs_dir: Path | None = None) -> CleanupReport:
     """Reap every resource whose run id starts with ``prefix`` and whose run is dead."""
@@ -83,10 +91,13 @@ def cleanup_stale_runs(prefix: str = _run.PREFIX, *,
     report.live_runs = sorted(live)
     report.stale_runs = stale
     for rid in stale:
+        killed = []
         for pid in procs.get(rid, []):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
                 report.removed.append(f"process {pid}")
+        _await_gone(killed)
         if namespaces or links:
             from harness.cluster._netns import remove_run_network
             try:

@@ -63,6 +63,8 @@ class Cluster:
             if backend is None:
                 raise UsageError(f"the {target.name} target needs a backend")
         target.check_installed()
+        if target.managed and backend is not None:
+            backend.check_available()
         if clock and "clock" not in target.faults:
             raise UsageError(f"the {target.name} target does not accept clock faults")
         self.target = target

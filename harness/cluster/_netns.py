@@ -112,8 +112,8 @@ class NetnsBackend(Backend):
         self._ip: dict[str, str] = {}
         self._closed = False
 
-    @staticmethod
-    def check_available() -> None:
+    @classmethod
+    def check_available(cls) -> None:
         if os.geteuid() != 0:
             raise UsageError("the netns backend needs root for network namespaces; run as "
                              "root or use --backend proxy")

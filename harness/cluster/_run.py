@@ -13,6 +13,7 @@ so that they can be found after the controller was SIGKILLed, without trusting p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -94,7 +95,11 @@ class RunDir:
         if not RUN_ID_RE.match(rid):
             raise UsageError(f"run id {rid!r} is malformed (expected lt- and 8 hex digits)")
         base = runs_dir or RUNS_DIR
-        base.mkdir(parents=True, exist_ok=True)
+        if not base.exists():
+            base.mkdir(parents=True, exist_ok=True)
+            # shared by every user's runs, like /tmp (each run dir itself is 0700)
+            with contextlib.suppress(OSError):
+                os.chmod(base, 0o1777)
         path = base / rid
         path.mkdir(mode=0o700)
         pid = os.getpid()

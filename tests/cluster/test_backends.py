@@ -138,7 +138,7 @@ def test_partition_naming_missing_nodes_is_refused(make_cluster: MakeCluster,
                                                    backend_name: str) -> None:
     from harness.errors import UsageError
     c = make_cluster(backend_name, 2)
-    nem, rec = nemesis_for(c)
+    nem, _ = nemesis_for(c)
     with pytest.raises(UsageError, match=r"unknown nodes \['n7'\]"):
         nem.check([Partition(grudge={"n1": ("n7",)})])
     value = nem.start(Partition(grudge={"n1": ("n7",)}))
