@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from harness.cluster import Cluster, NetnsBackend, ProxyBackend  # noqa: E402
-from harness.nemesis import ListRecorder, Loss, Nemesis, Partition, Pause  # noqa: E402
-from tests.cluster.conftest import ProbeTarget  # noqa: E402
+from harness.cluster import Cluster, NetnsBackend, ProxyBackend
+from harness.nemesis import ListRecorder, Loss, Nemesis, Partition, Pause
+from tests.cluster.conftest import ProbeTarget
 
 
 def main() -> None:

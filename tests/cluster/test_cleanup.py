@@ -31,12 +31,12 @@ def test_success_leaves_nothing(backend_name: str) -> None:
 
 def test_failing_test_leaves_nothing(backend_name: str) -> None:
     rid = ""
-    with pytest.raises(AssertionError, match="boom"):  # noqa: PT012
-        with Cluster(ProbeTarget(), make_backend(backend_name), 2) as c:
-            rid = c.run_id
-            c.pause_node("n1")
-            c.backend.set_loss(["n2"], 0.5)
-            raise AssertionError("boom")
+    with (pytest.raises(AssertionError, match="boom"),
+          Cluster(ProbeTarget(), make_backend(backend_name), 2) as c):
+        rid = c.run_id
+        c.pause_node("n1")
+        c.backend.set_loss(["n2"], 0.5)
+        raise AssertionError("boom")
     assert rid and leftovers(rid) == []
 
 
