@@ -10,7 +10,7 @@ import orjson
 from harness.report import index_model, write_index, write_report
 from harness.report._index import find_runs, suite_of, summarize
 from tests.report._dom import parse
-from tests.report.fixtures.make import result_json, run_config, write_run
+from tests.report.fixtures.make import hand_result_json, run_config, write_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -25,7 +25,8 @@ def make_root(tmp_path: Path) -> Path:
     for i, (seed, w) in enumerate([(11, {}), (12, lost), (13, {})]):
         cfg = run_config(f"tansu-{i}", seed=seed, duration_s=5, target="tansu",
                          started_at=f"2026-11-25T11:0{i}:00Z")
-        write_run(root / "nightly" / f"tansu-{i}", cfg, None, result_json(w), logs=False)
+        write_run(root / "nightly" / f"tansu-{i}", cfg, None, hand_result_json(w),
+                  logs=False)
     write_report(root / "valid-ok")
     return root
 
@@ -90,8 +91,8 @@ def test_index_page(tmp_path: Path) -> None:
     assert cells["reference"].find("a").attrs["href"] == "valid-ok/report.html"
     assert "1/3 failed" in cells["reference"].norm_text()
     assert "1/3 failed" in cells["tansu"].norm_text()
-    tansu_row = [tr for tr in dom.by_id("trends").find("tbody").find_all("tr")
-                 if "tansu" in tr.find("td").norm_text()][0]
+    tansu_row = next(tr for tr in dom.by_id("trends").find("tbody").find_all("tr")
+                 if "tansu" in tr.find("td").norm_text())
     boxes = tansu_row.find_all("span", cls="tbox")
     assert [b.attrs["class"].split()[1] for b in boxes] == ["badge-pass", "badge-fail",
                                                             "badge-pass"]

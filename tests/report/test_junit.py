@@ -41,8 +41,8 @@ def test_invalid_run(run_dir: Callable[[str], Path]) -> None:
     assert set(cases) == {"log", "linearizable"}
     assert cases["linearizable"].find("failure") is None
     f = cases["log"].find("failure")
-    assert f.get("message") == ("G1a x1, duplicate x1, inconsistent-offsets x1, lost-write x1, "
-                                "nonmonotonic-poll x1, poll-skip x1")
+    assert f.get("message") == ("G1a x2, duplicate x1, inconsistent-offsets x1, int-poll-skip x1, "
+                                "lost-write x1, nonmonotonic-poll x1, poll-skip x2, unseen x1")
     assert f"lost-write: breaks: {guarantee_table()['lost-write']}" in f.text
     props = {p.get("name"): p.get("value") for p in s.find("properties")}
     assert props["seed"] == "2" and props["acks"] == "all"
@@ -55,7 +55,8 @@ def test_valid_allowed_and_unknown_runs(run_dir: Callable[[str], Path]) -> None:
     s = suite(write_junit(run_dir("allowed-ok")))
     log = next(c for c in s.findall("testcase") if c.get("name") == "log")
     assert log.find("failure") is None
-    assert log.find("system-out").text == "allowed by this configuration: lost-write x1"
+    assert log.find("system-out").text == (
+        "allowed by this configuration: lost-write x1, poll-skip x3, unseen x1")
     s = suite(write_junit(run_dir("unknown-timeout")))
     lin = next(c for c in s.findall("testcase") if c.get("name") == "linearizable")
     assert lin.find("error").get("message") == "timed out after 10 s searching partition key 2"

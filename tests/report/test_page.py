@@ -84,35 +84,38 @@ def test_valid_run(run_dir: Callable[[str], Path]) -> None:
     assert "https://" not in html.replace("https://github.com/leeoniya/uPlot", "")
 
 
-FAMILY_TYPES = ["G1a", "duplicate", "inconsistent-offsets", "lost-write", "nonmonotonic-poll",
-                "poll-skip"]
+#: The planted families, as the log checker names them (plus what they cause).
+FAMILY_TYPES = ["G1a", "duplicate", "inconsistent-offsets", "int-poll-skip", "lost-write",
+                "nonmonotonic-poll", "poll-skip", "unseen"]
 
 
 def test_invalid_run_with_each_log_anomaly_family(run_dir: Callable[[str], Path]) -> None:
     d = run_dir("invalid-log-bad")
     dom, _data, _ = page(d)
     results = orjson.loads((d / "results.json").read_bytes())
-    witnesses = results["children"]["log"]["anomalies"]
+    log = results["children"]["log"]
+    witnesses, counts = log["anomalies"], log["counts"]
     assert sorted(witnesses) == FAMILY_TYPES
     assert dom.by_id("overall-verdict").norm_text() == "FAIL"
     head = dom.by_id("headline").norm_text()
-    assert "broke 6 guarantees" in head and "lost-write ×1" in head
+    assert f"broke {len(FAMILY_TYPES)} guarantees" in head and "lost-write ×1" in head
+    assert f"G1a ×{counts['G1a']}" in head
     rows = verdict_table(dom)
     assert [(r[1], r[2], r[3]) for r in rows if r[0] == "log"] == [
-        (t, "fail", "1") for t in FAMILY_TYPES]
+        (t, "fail", str(counts[t])) for t in FAMILY_TYPES]
     for t in FAMILY_TYPES:
         art = dom.by_id(f"anomaly-log-{t}")
-        assert art.attrs["data-total"] == "1"
+        assert art.attrs["data-total"] == str(counts[t])
         assert art.find("p", cls="guarantee").norm_text().startswith("Breaks: ")
-        w = witnesses[t][0]
-        head = art.find("p", cls="witness-head").norm_text()
-        assert f"key {w['key']}" in head
-        assert art.find("p", cls="witness-msg").norm_text() == w["message"]
-        shown = [int(tr.find("td").norm_text()) for tr in art.find("tbody").find_all("tr")]
-        assert shown == w["ops"]
+        for w, div in zip(witnesses[t], art.find_all("div", cls="witness"), strict=True):
+            head = div.find("p", cls="witness-head").norm_text()
+            assert f"key {w['key']}" in head
+            assert div.find("p", cls="witness-msg").norm_text() == w["message"]
+            shown = [int(tr.find("td").norm_text()) for tr in div.find("tbody").find_all("tr")]
+            assert shown == w["ops"]
     # The lost write's row names the acknowledged send and its offset.
     lw = witnesses["lost-write"][0]
-    ack_row = dom.by_id("anomaly-log-lost-write").find("tbody").find_all("tr")[1]
+    ack_row = dom.by_id("anomaly-log-lost-write").find("tbody").find_all("tr")[0]
     assert f'[[\"send\",\"{lw["key"]}\",[{lw["offsets"][0]},' in ack_row.norm_text()
     # Order diagrams: the lost write's offset is unread, the inconsistent offset marked.
     figs = {f.attrs["data-key"]: f for f in dom.by_id("order").find_all("figure")}
@@ -134,10 +137,14 @@ def test_invalid_run_with_each_log_anomaly_family(run_dir: Callable[[str], Path]
 def test_allowed_anomaly_passes(run_dir: Callable[[str], Path]) -> None:
     dom, _, _ = page(run_dir("allowed-ok"))
     assert dom.by_id("overall-verdict").norm_text() == "PASS"
-    assert "allowed by this configuration: lost-write ×1" in dom.by_id("headline").norm_text()
-    row = [r for r in dom.by_id("verdict").find("tbody").find_all("tr")
-           if r.attrs["data-anomaly"] == "lost-write"][0]
+    head = dom.by_id("headline").norm_text()
+    assert "allowed by this configuration: lost-write ×1, poll-skip ×3, unseen ×1" in head
+    row = next(r for r in dom.by_id("verdict").find("tbody").find_all("tr")
+           if r.attrs["data-anomaly"] == "lost-write")
     assert "acks=1: only the leader" in row.norm_text()
+    skip = next(r for r in dom.by_id("verdict").find("tbody").find_all("tr")
+                if r.attrs["data-anomaly"] == "poll-skip")
+    assert "subscribe: a rebalance" in skip.norm_text()
     assert dom.by_id("anomaly-log-lost-write").find("span", cls="badge").norm_text() == "allowed"
 
 
@@ -179,11 +186,11 @@ def test_write_all_writes_report_and_junit(run_dir: Callable[[str], Path]) -> No
 
 def test_bad_run_directories_say_what_is_wrong(tmp_path: Path,
                                                run_dir: Callable[[str], Path]) -> None:
-    with pytest.raises(UsageError, match="no run.json"):
+    with pytest.raises(UsageError, match=r"no run\.json"):
         write_report(tmp_path)
     d = run_dir("valid-ok")
     (d / "results.json").write_text("{not json")
-    with pytest.raises(UsageError, match="results.json: not valid JSON"):
+    with pytest.raises(UsageError, match=r"results\.json: not valid JSON"):
         write_report(d)
     (d / "results.json").write_text("[1, 2]")
     with pytest.raises(UsageError, match="expected CheckResult"):
@@ -191,6 +198,6 @@ def test_bad_run_directories_say_what_is_wrong(tmp_path: Path,
     (d / "results.json").unlink()
     with (d / "history.jsonl").open("a") as fh:
         fh.write('{"type": "ok"}\n')
-    with pytest.raises(HistoryError, match="history.jsonl"):
+    with pytest.raises(HistoryError, match=r"history\.jsonl"):
         write_report(d)
     assert not (d / "report.html").exists()
