@@ -82,3 +82,73 @@ def _response_class(api_key: int) -> Any:
     from reference_broker.protocol.codec import response_class
 
     return response_class(api_key)
+
+
+# -- helpers shared by the protocol-level tests ---------------------------------------
+
+
+def make_batch(n: int, *, pid: int = -1, epoch: int = -1, seq: int = -1,
+               ts: int | None = None, value: bytes = b"v") -> bytes:
+    """One v2 batch of `n` records (values `value` + index)."""
+    import time
+
+    from reference_broker import records
+
+    now = int(time.time() * 1000) if ts is None else ts
+    recs = [records.Record(key=None, value=value + b"%d" % i, timestamp=now) for i in range(n)]
+    return records.build_batch(recs, producer_id=pid, producer_epoch=epoch, base_sequence=seq)
+
+
+def produce(w: Wire, topic: str, batch: bytes, *, partition: int = 0, version: int = 9,
+            acks: int = -1) -> tuple[int, int]:
+    """(error code, base offset) of producing `batch`."""
+    from kafka.protocol.producer import ProduceRequest
+
+    TD = ProduceRequest.TopicProduceData
+    req = ProduceRequest(version=version, transactional_id=None, acks=acks, timeout_ms=5000,
+                         topic_data=[TD(name=topic, partition_data=[
+                             TD.PartitionProduceData(index=partition, records=batch)])])
+    pr = w.call(req).responses[0].partition_responses[0]
+    return int(pr.error_code), int(pr.base_offset)
+
+
+def fetch(w: Wire, topic: str, offset: int, *, partition: int = 0, max_wait_ms: int = 0,
+          min_bytes: int = 1, max_bytes: int = 1 << 20, version: int = 11) -> Any:
+    """The partition part of a Fetch response."""
+    from kafka.protocol.consumer import FetchRequest
+
+    FT = FetchRequest.FetchTopic
+    req = FetchRequest(version=version, replica_id=-1, max_wait_ms=max_wait_ms,
+                       min_bytes=min_bytes, max_bytes=max_bytes, isolation_level=0,
+                       session_id=0, session_epoch=-1,
+                       topics=[FT(topic=topic, partitions=[FT.FetchPartition(
+                           partition=partition, fetch_offset=offset,
+                           partition_max_bytes=max_bytes, current_leader_epoch=-1,
+                           log_start_offset=-1)])],
+                       forgotten_topics_data=[], rack_id="")
+    return w.call(req).responses[0].partitions[0]
+
+
+def list_offset(w: Wire, topic: str, ts: int, *, partition: int = 0) -> int:
+    """ListOffsets v7 answer for one partition (-1 latest, -2 earliest, or a timestamp)."""
+    from kafka.protocol.consumer import ListOffsetsRequest
+
+    LT = ListOffsetsRequest.ListOffsetsTopic
+    req = ListOffsetsRequest(version=7, replica_id=-1, isolation_level=0, topics=[
+        LT(name=topic, partitions=[LT.ListOffsetsPartition(
+            partition_index=partition, timestamp=ts, current_leader_epoch=-1)])])
+    p = w.call(req).topics[0].partitions[0]
+    assert p.error_code == 0, p
+    return int(p.offset)
+
+
+def create_topic(w: Wire, name: str, partitions: int = 1,
+                 configs: dict[str, str] | None = None) -> None:
+    from kafka.protocol.admin import CreateTopicsRequest
+
+    T = CreateTopicsRequest.CreatableTopic
+    cfgs = [T.CreatableTopicConfig(name=k, value=v) for k, v in (configs or {}).items()]
+    resp = w.call(CreateTopicsRequest(version=7, topics=[T(
+        name=name, num_partitions=partitions, replication_factor=1, configs=cfgs)],
+        timeout_ms=5000))
+    assert resp.topics[0].error_code == 0, resp
