@@ -56,13 +56,13 @@ class Cluster:
                  run: RunDir | None = None, clock: bool = False,
                  keep_logs: Path | None = None, reap_stale: bool = True,
                  config: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        target.check_installed()
         if target.managed:
             if not target.min_nodes <= nodes <= target.max_nodes:
                 raise UsageError(f"the {target.name} target runs {target.min_nodes}.."
                                  f"{target.max_nodes} nodes, not {nodes}")
             if backend is None:
                 raise UsageError(f"the {target.name} target needs a backend")
-        target.check_installed()
         if target.managed and backend is not None:
             backend.check_available()
         if clock and "clock" not in target.faults:

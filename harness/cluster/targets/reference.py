@@ -5,13 +5,16 @@ told, i.e. the backend's client-side address of the node), ``--data-dir`` and on
 ``--config K=V`` per setting. With more than one node it gets ``--peers
 1=host:port,...`` where each address is how *this* node reaches that peer (so the
 proxy backend can cut node-to-node links); ``independent=True`` starts N unrelated
-single-node brokers instead (useful until the Raft cluster lands).
+single-node brokers instead. By default (``independent=None``) peers are passed only
+if the broker's ``--help`` lists ``--peers`` (single-node brokers came first).
 The node is ready when it prints ``reference-broker ready on HOST:PORT``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import subprocess
 import sys
 from typing import ClassVar
 
@@ -25,8 +28,8 @@ class ReferenceTarget(Target):
     max_nodes: ClassVar[int] = 5
     start_timeout_s: ClassVar[float] = 30.0
 
-    def __init__(self, config: dict[str, str] | None = None, *, independent: bool = False,
-                 python: str | None = None) -> None:
+    def __init__(self, config: dict[str, str] | None = None, *,
+                 independent: bool | None = None, python: str | None = None) -> None:
         super().__init__(config)
         self.independent = independent
         self.python = python or sys.executable
@@ -45,7 +48,10 @@ class ReferenceTarget(Target):
                 "--advertise", _hp(spec.advertise),
                 "--data-dir", str(spec.data_dir)]
         peers = spec.peers.get("kafka", {})
-        if len(spec.ids) > 1 and not self.independent:
+        independent = self.independent
+        if independent is None:
+            independent = not _accepts_peers(self.python)
+        if len(spec.ids) > 1 and not independent:
             addrs = {spec.ids[n]: a for n, a in peers.items()}
             addrs[spec.node_id] = spec.advertise
             argv += ["--peers", ",".join(f"{i}={_hp(addrs[i])}" for i in sorted(addrs))]
@@ -59,3 +65,13 @@ class ReferenceTarget(Target):
 
 def _hp(a: tuple[str, int]) -> str:
     return f"{a[0]}:{a[1]}"
+
+
+@functools.cache
+def _accepts_peers(python: str) -> bool:
+    try:
+        out = subprocess.run([python, "-m", "reference_broker", "--help"], capture_output=True,
+                             text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--peers" in out
