@@ -113,6 +113,7 @@ class Sim:
     def invoke(self, p: int) -> None:
         rnd = self.rnd
         x = rnd.random()
+        op: dict[str, Any]
         if x < self.cfg.p_crash:
             op = {"f": "crash", "value": None}
         elif x < 0.12:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_bad_options_say_what_is_expected(kw: dict[str, object]) -> None:
 
 
 def test_witnesses_are_capped_but_counted() -> None:
-    specs = [(0, "ok", "send", [["send", "x", [i, i]]]) for i in range(50)]
+    specs: list[tuple[Any, ...]] = [(0, "ok", "send", [["send", "x", [i, i]]]) for i in range(50)]
     specs.append((1, "ok", "poll", [["poll", {"x": [[0, 0]]}]]))
     r = check(hist(*specs), LogCheckOptions(max_witnesses=5))
     assert r.counts["unseen"] == 49 and len(r.anomalies["unseen"]) == 5
