@@ -236,6 +236,8 @@ def _window(cols: list[dict[str, Any]], max_cols: int,
     for i, c in enumerate(cols):
         if _interesting(c):
             keep.update(range(max(0, i - context), min(len(cols), i + context + 1)))
+    if len(keep) <= 2 * context:  # nothing to point at: show the start of the log
+        keep.update(range(max_cols - 2 * context))
     out: list[dict[str, Any]] = []
     i = 0
     truncated = False

@@ -84,7 +84,8 @@ def render_report(model: dict[str, Any]) -> str:
     colors = fault_colors(model["fault_kinds"])
     data = {"timeline": model["timeline"], "faults": model["faults"],
             "fault_events": model["fault_events"], "fault_colors": colors,
-            "verdict": model["headline"]["verdict"], "run_id": model["run_id"]}
+            "verdict": model["headline"]["verdict"], "run_id": model["run_id"],
+            "duration_s": model["counts"]["duration_s"]}
     return environment().get_template("report.html.j2").render(
         m=model, colors=colors, data=data,
         order_layouts=[order_layout(d) for d in model["order"]])

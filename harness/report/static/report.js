@@ -63,10 +63,12 @@
     return Math.max(480, Math.min(1400, (main ? main.clientWidth : 1000) - 10));
   }
   var xs = tl.t_s;
+  // Points sit at bin starts; the axis runs to the end of the history (and of faults).
+  var xMax = Math.max(data.duration_s || 0, xs.length ? xs[xs.length - 1] + tl.bin_s : 1);
   var common = function (title, yLabel) {
     return {
       title: title, width: width(), height: 240,
-      scales: { x: { time: false } },
+      scales: { x: { time: false, range: [0, xMax] } },
       axes: [{ label: "seconds since the run began" }, { label: yLabel, size: 60 }],
       hooks: { drawClear: [faultBands] },
       cursor: { drag: { x: true, y: false } }
