@@ -62,7 +62,7 @@ def guarantee_table() -> dict[str, str]:
     """The checkers' GUARANTEES over the fallback sentences (absent module: fallback)."""
     table = dict(FALLBACK_GUARANTEES)
     try:
-        from harness.checkers.log import GUARANTEES  # type: ignore[attr-defined]
+        from harness.checkers.log import GUARANTEES
     except Exception:  # the log checker may be absent or broken
         return table
     if isinstance(GUARANTEES, dict):
