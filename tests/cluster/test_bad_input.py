@@ -1,0 +1,62 @@
+"""Bad input gives a clear `UsageError` naming the valid choices and leaves nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from harness.cluster import (
+    Cluster,
+    NetnsBackend,
+    ProxyBackend,
+    get_backend,
+    get_target,
+)
+from harness.cluster._run import RUNS_DIR
+from harness.errors import LogtrialError, UsageError
+from harness.nemesis import Loss, Partition, parse_nemesis
+
+from .conftest import ProbeTarget
+
+
+def test_unknown_target_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown target 'redpanda' \(valid: external, kafka, "
+                                         r"reference, tansu\)"):
+        get_target("redpanda")
+    assert get_target("tansu").name == "tansu"
+
+
+def test_unknown_backend_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown backend 'docker' \(valid: netns, proxy\)"):
+        get_backend("docker")
+    assert get_backend("proxy") is ProxyBackend
+
+
+def test_unknown_fault_names() -> None:
+    with pytest.raises(UsageError, match=r"unknown nemesis 'explode' \(valid: none, "):
+        parse_nemesis("partition,explode")
+    with pytest.raises(UsageError, match="unknown partition topology 'star'"):
+        Partition(topology="star")
+    with pytest.raises(UsageError, match="loss probability"):
+        Loss(probability=1.5)
+    assert isinstance(UsageError("x"), LogtrialError)
+
+
+def test_netns_without_root_is_refused_before_anything_is_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Simulates a non-root user (this suite runs as root, and no other user here can run
+    # the venv's python): the check is the one every code path goes through.
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    before = set(os.listdir(RUNS_DIR)) if RUNS_DIR.exists() else set()
+    with pytest.raises(UsageError, match="needs root for network namespaces"):
+        get_backend("netns")
+    with pytest.raises(UsageError, match="use --backend proxy"):
+        Cluster(ProbeTarget(), NetnsBackend(), 3)
+    after = set(os.listdir(RUNS_DIR)) if RUNS_DIR.exists() else set()
+    assert after <= before
+
+
+def test_node_count_out_of_range() -> None:
+    with pytest.raises(UsageError, match=r"runs 1\.\.5 nodes, not 6"):
+        Cluster(ProbeTarget(), ProxyBackend(), 6)

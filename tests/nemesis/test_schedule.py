@@ -1,0 +1,110 @@
+"""Schedules are pure generators: seeded, bounded, composable, validated."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.errors import UsageError
+from harness.nemesis import (
+    NEMESES,
+    OPS,
+    Kill,
+    Partition,
+    Pause,
+    Step,
+    explicit,
+    interval,
+    mix,
+    parse_nemesis,
+    with_final_heal,
+)
+
+
+def test_interval_alternates_start_and_stop_within_jitter() -> None:
+    faults = [Partition(topology="majority"), Kill()]
+    steps = list(interval(faults, random.Random(1), interval_s=10, duration_s=5,
+                          jitter_s=2, until_s=100))
+    assert [s.action for s in steps] == ["start", "stop"] * (len(steps) // 2)
+    assert [s.fault for s in steps[::2]] == list(itertools.islice(itertools.cycle(faults),
+                                                                 len(steps) // 2))
+    last = 0.0
+    for start, stop in zip(steps[::2], steps[1::2]):
+        assert 8 <= start.at_s - last <= 12
+        assert 3 <= stop.at_s - start.at_s <= 7
+        assert start.fault == stop.fault
+        last = stop.at_s
+    assert steps[-1].at_s <= 100
+
+
+def test_interval_replays_from_its_seed() -> None:
+    a = list(interval([Kill(), Pause()], random.Random(9), jitter_s=3, until_s=200,
+                      order="random"))
+    b = list(interval([Kill(), Pause()], random.Random(9), jitter_s=3, until_s=200,
+                      order="random"))
+    assert a == b and len(a) > 4
+
+
+def test_interval_is_infinite_without_until() -> None:
+    assert len(list(itertools.islice(interval([Kill()], random.Random(0)), 1000))) == 1000
+
+
+def test_interval_cut_at_until_still_stops_the_fault() -> None:
+    steps = list(interval([Kill()], random.Random(0), interval_s=10, duration_s=30,
+                          until_s=25))
+    assert [(s.at_s, s.action) for s in steps] == [(10, "start"), (25, "stop")]
+
+
+def test_mix_merges_by_time() -> None:
+    a = interval([Partition()], random.Random(1), interval_s=7, until_s=60)
+    b = interval([Kill()], random.Random(2), interval_s=5, until_s=60)
+    merged = list(mix(a, b))
+    times = [s.at_s for s in merged]
+    assert times == sorted(times)
+    assert {type(s.fault) for s in merged} == {Partition, Kill}
+
+
+def test_explicit_validates_order_and_pairing() -> None:
+    k = Kill(nodes=("n1",))
+    ok = explicit([Step(at_s=1, action="start", fault=k), Step(at_s=2, action="stop", fault=k),
+                   Step(at_s=3, action="heal")])
+    assert len(ok) == 3
+    with pytest.raises(UsageError, match="must be sorted"):
+        explicit([Step(at_s=2, action="start", fault=k), Step(at_s=1, action="stop", fault=k)])
+    with pytest.raises(UsageError, match="not running"):
+        explicit([Step(at_s=1, action="stop", fault=k)])
+    with pytest.raises(UsageError, match="unknown schedule action"):
+        Step(at_s=1, action="explode", fault=k)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="before the run starts"):
+        Step(at_s=-1, action="heal")
+
+
+steps_strategy = st.lists(st.tuples(st.floats(0, 100), st.sampled_from(["kill", "pause"])),
+                          max_size=20)
+
+
+@given(steps_strategy)
+def test_generated_schedules_round_trip_through_explicit(raw: list[tuple[float, str]]) -> None:
+    # a hypothesis-style schedule: each fault starts and stops one second later
+    steps = []
+    for t, kind in sorted(raw):
+        f = Kill(nodes=("n1",)) if kind == "kill" else Pause(nodes=("n2",))
+        steps += [Step(at_s=t, action="start", fault=f)]
+    steps.sort(key=lambda s: s.at_s)
+    out = explicit(steps)
+    assert out == steps
+    healed = list(with_final_heal(out, 50.0))
+    assert healed[-1].action == "heal" and all(s.at_s < 50 for s in healed[:-1])
+
+
+def test_nemesis_names_and_ops() -> None:
+    faults = parse_nemesis("partition,kill")
+    assert {f.kind for f in faults} == {"partition", "kill"}
+    assert parse_nemesis("none") == [] and parse_nemesis("") == []
+    assert all(f.kind in OPS for fs in NEMESES.values() for f in fs)
+    assert OPS["partition"] == ("start-partition", "stop-partition")
+    assert OPS["kill"] == ("kill", "start") and OPS["pause"] == ("pause", "resume")
