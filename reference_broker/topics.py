@@ -193,6 +193,8 @@ class Partition:
     def wait(self) -> asyncio.Future[None]:
         """A future completed by the next append to this partition."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if len(self._waiters) >= 64:  # drop fetches that timed out meanwhile
+            self._waiters = [w for w in self._waiters if not w.done()]
         self._waiters.append(fut)
         return fut
 
