@@ -88,7 +88,7 @@ class Operation:
 
 
 def _identity_key(state: Any) -> Hashable:
-    return state  # type: ignore[no-any-return]
+    return state
 
 
 def _repr(x: Any) -> str:

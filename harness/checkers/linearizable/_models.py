@@ -41,7 +41,6 @@ from typing import Any, Final
 
 from harness.checkers.linearizable._model import ILLEGAL, UNKNOWN, Model
 
-
 Pairs = tuple[tuple[Any, Any], ...]
 Step1 = Callable[[Any, tuple[Any, ...], Any], tuple[bool, Any]]
 
