@@ -139,4 +139,8 @@ def verdict_rows(result: CheckResult | None, options: dict[str, Any]) -> list[Ve
                 int(r.counts.get(t, len(r.anomalies[t]))), cls,
                 table.get(t, "(no guarantee recorded for this anomaly type)"),
                 allowed_reason(t, options) if cls == "allowed" else None, note))
-    return rows
+    # What broke first, then what is undecided, allowed, and passed (stable otherwise).
+    return sorted(rows, key=lambda r: _SEVERITY.get(r.verdict, 1))
+
+
+_SEVERITY = {"fail": 0, "unknown": 1, "allowed": 2, "pass": 3}

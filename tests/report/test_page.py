@@ -207,3 +207,26 @@ def test_bad_run_directories_say_what_is_wrong(tmp_path: Path,
     with pytest.raises(HistoryError, match=r"history\.jsonl"):
         write_report(d)
     assert not (d / "report.html").exists()
+
+
+def test_witness_lists_are_capped_with_a_count_of_the_rest(
+        run_dir: Callable[[str], Path]) -> None:
+    d = run_dir("invalid-log-bad")
+    results = orjson.loads((d / "results.json").read_bytes())
+    log = results["children"]["log"]
+    w = log["anomalies"]["duplicate"][0]
+    many = [{**w, "message": f"copy {i}", "ops": list(range(30))} for i in range(500)]
+    log["anomalies"]["duplicate"] = many
+    log["counts"]["duplicate"] = 5000
+    (d / "results.json").write_bytes(orjson.dumps(results))
+    dom, _, _ = page(d)
+    art = dom.by_id("anomaly-log-duplicate")
+    divs = art.find_all("div", cls="witness")
+    assert len(divs) == 20
+    assert [div.find("p", cls="witness-msg").norm_text() for div in divs[:2]] == [
+        "copy 0", "copy 1"]
+    assert len(divs[0].find("tbody").find_all("tr")) == 12
+    assert "and 18 more ops" in divs[0].norm_text()
+    assert art.find("p", data_more="4980").norm_text() == (
+        "… and 4980 more duplicate witnesses not listed.")
+    assert ("log", "duplicate", "fail", "5000") in verdict_table(dom)
