@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from harness.checkers._result import CheckResult
@@ -38,6 +41,21 @@ def _stats(ix: LogIndex, unseen_by_key: dict[str, int]) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector. A loaded history holds millions of tracked
+    lists and dicts (its ops' values); the pass allocates many small objects, and each
+    full collection it triggers walks the whole history (measured: a 300k-op check took
+    1.6 s of CPU with collections, 0.58 s without). Nothing here makes cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def check(history: History, options: LogCheckOptions | None = None) -> CheckResult:
     """Judge a Kafka history for Jepsen's log anomalies (see the package docstring).
 
@@ -46,6 +64,11 @@ def check(history: History, options: LogCheckOptions | None = None) -> CheckResu
     completion (nothing to judge), else True.
     """
     opts = options if options is not None else LogCheckOptions()
+    with _no_gc():
+        return _check(history, opts)
+
+
+def _check(history: History, opts: LogCheckOptions) -> CheckResult:
     ix = build(history)
     limit = opts.max_witnesses
     found: dict[str, Found] = {}
