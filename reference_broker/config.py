@@ -62,6 +62,12 @@ def _bool(key: str, raw: str) -> bool:
     raise ConfigError(f"{key}={raw!r}: expected true or false")
 
 
+def _only(key: str, raw: str, supported: str) -> str:
+    if raw.strip() != supported:
+        raise ConfigError(f"{key}={raw!r}: only {supported!r} is supported by this broker")
+    return supported
+
+
 def _policy(key: str, raw: str) -> str:
     low = raw.strip().lower()
     if low not in FLUSH_POLICIES:
@@ -93,8 +99,9 @@ _TOPIC_KEYS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "max.message.bytes": ("max_message_bytes", lambda k, v: _int(k, v, 0)),
     "flush.policy": ("flush_policy", _policy),
     "flush.ms": ("flush_ms", lambda k, v: _int(k, v, 0)),
-    "cleanup.policy": ("cleanup_policy", lambda k, v: v),
-    "message.timestamp.type": ("message_timestamp_type", lambda k, v: v),
+    "cleanup.policy": ("cleanup_policy", lambda k, v: _only(k, v, "delete")),
+    "message.timestamp.type": ("message_timestamp_type",
+                               lambda k, v: _only(k, v, "CreateTime")),
 }
 TOPIC_KEYS = frozenset(_TOPIC_KEYS) | {"min.insync.replicas", "compression.type"}
 

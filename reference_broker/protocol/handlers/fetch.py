@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from reference_broker import records
+from reference_broker.log import LogClosed
 from reference_broker.protocol import codec, errors
 from reference_broker.protocol.handlers import ApiKey, BrokerContext, RequestHeader, handler
 from reference_broker.topics import OffsetOutOfRange, Partition
@@ -100,6 +101,9 @@ class _FetchPlan:
                                       max(1, min(fp.partition_max_bytes, remaining)), limit)
                     except OffsetOutOfRange:
                         err = errors.OFFSET_OUT_OF_RANGE
+                        any_error = True
+                    except LogClosed:  # the topic was deleted while this fetch waited
+                        err = errors.UNKNOWN_TOPIC_OR_PARTITION
                         any_error = True
                 else:
                     # Response full: still check the offset so errors are not hidden.

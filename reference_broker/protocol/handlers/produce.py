@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from reference_broker.log import CorruptBatch, LogClosed, LogError
 from reference_broker.protocol import codec, errors
 from reference_broker.protocol.handlers import ApiKey, BrokerContext, RequestHeader, handler
 
@@ -62,7 +63,14 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
             p = topic.partitions[idx]
             try:
                 res = p.append(data, now_ms)
-            except OSError as exc:
+            except CorruptBatch as exc:
+                parts.append(_PART(index=idx, error_code=errors.CORRUPT_MESSAGE,
+                                   base_offset=-1, error_message=str(exc)))
+                continue
+            except LogClosed:  # the topic was deleted meanwhile
+                parts.append(_PART(index=idx, error_code=missing, base_offset=-1))
+                continue
+            except (OSError, LogError) as exc:
                 log.error("%s-%d: append failed: %s", p.topic, idx, exc)
                 parts.append(_PART(index=idx, error_code=errors.KAFKA_STORAGE_ERROR,
                                    base_offset=-1))
