@@ -10,6 +10,8 @@ Public surface (everything else is private):
 - `Cluster`: a target's nodes placed by a backend; a context manager that always
   cleans up.
 - `cleanup_stale_runs(prefix="lt-") -> CleanupReport`: reap what dead runs left.
+- `build_cluster(target, backend=, nodes=, bootstrap=, clock=, config=)`: a cluster
+  from CLI names; `sigterm_as_interrupt()`: make SIGTERM clean up like Ctrl-C.
 
 Example::
 
@@ -25,6 +27,7 @@ from typing import Final
 from harness.cluster._backend import CLIENT, Backend, Grudge
 from harness.cluster._cleanup import CleanupReport, cleanup_stale_runs
 from harness.cluster._cluster import Cluster, node_names
+from harness.cluster._factory import build_cluster, sigterm_as_interrupt
 from harness.cluster._netns import NetnsBackend, NetnsError
 from harness.cluster._proc import ProcessError
 from harness.cluster._proxy import ProxyBackend
@@ -80,6 +83,7 @@ __all__ = [
     "ALL_FAULTS", "BACKENDS", "CLIENT", "PREFIX", "RUNS_DIR", "TARGETS", "Backend",
     "CleanupReport", "Cluster", "ExternalTarget", "Grudge", "KafkaTarget", "NetnsBackend",
     "NetnsError", "NodeSpec", "ProcessError", "ProxyBackend", "ReferenceTarget", "RunDir",
-    "TansuTarget", "Target", "TargetNotInstalled", "UsageError", "cleanup_stale_runs",
-    "default_backend_name", "get_backend", "get_target", "new_run_id", "node_names",
+    "TansuTarget", "Target", "TargetNotInstalled", "UsageError", "build_cluster",
+    "cleanup_stale_runs", "default_backend_name", "get_backend", "get_target", "new_run_id",
+    "node_names", "sigterm_as_interrupt",
 ]

@@ -5,7 +5,9 @@ Layout for run ``lt-1a2b3c4d`` with nodes n1..n3 (all names carry the run id):
 - bridge ``lt-1a2b3c4d`` in the host namespace, address ``10.X.Y.1/24`` (the harness
   process reaches the nodes through it, as Jepsen's control node does);
 - namespaces ``lt-1a2b3c4d-n1`` .. ``-n3`` with ``eth0`` at ``10.X.Y.11`` ..,
-  and ``lt-1a2b3c4d-c`` for client processes at ``10.X.Y.254``; each is joined to
+  and ``lt-1a2b3c4d-c`` for client processes at ``10.X.Y.254`` (`client_wrap`; a
+  grudge against ``client`` also covers the bridge address, where clients running
+  in the harness process come from); each is joined to
   the bridge by a veth whose host end is ``lt-1a2b3c4d-<i>`` (at most 14 chars);
 - inside each namespace two iptables chains hooked from INPUT: ``LT-PART`` (the
   grudge: ``-s <src> -j DROP``) and ``LT-LOSS`` (``statistic --mode random``).
@@ -166,6 +168,10 @@ class NetnsBackend(Backend):
                      f"-A INPUT -j {PART_CHAIN}\n-A INPUT -j {LOSS_CHAIN}\nCOMMIT\n")
             self._restore(ns, rules)
 
+    def _bridge_ip(self) -> str:
+        assert self.subnet is not None
+        return f"10.{self.subnet[0]}.{self.subnet[1]}.1"
+
     def bind_addr(self, node: str, service: str) -> tuple[str, int]:
         return (self._ip[node], self._port(service))
 
@@ -196,6 +202,8 @@ class NetnsBackend(Backend):
             for src in sorted(grudge.get(ep, ())):
                 if src != ep:
                     lines.append(f"-A {PART_CHAIN} -s {self._ip[src]}/32 -j DROP")
+                    if src == CLIENT:  # in-process clients come from the bridge address
+                        lines.append(f"-A {PART_CHAIN} -s {self._bridge_ip()}/32 -j DROP")
             lines.append("COMMIT\n")
             self._restore(self._ns[ep], "\n".join(lines))
 

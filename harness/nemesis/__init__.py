@@ -5,16 +5,17 @@ Public surface:
 - faults (frozen dataclasses): `Partition`, `Kill`, `Pause`, `Loss`, `Slow`,
   `Bandwidth`, `Clock`, `Reset`; `OPS` (fault kind -> start/stop history op names);
   `NEMESES` (name -> fault templates) and `parse_nemesis("partition,kill")`, which
-  raises `UsageError` listing the valid names.
+  raises `UsageError` listing the valid names; `FAULT_KINDS` / `get_fault(kind)`.
 - grudges (pure): `grudge_for`, `one`, `majority`, `majorities_ring`, `bridge`,
   `isolate`, `one_way`, `complete_grudge`, `to_data`.
 - schedules (pure generators of `Step`): `interval`, `mix`, `explicit`,
-  `with_final_heal`.
+  `with_final_heal`, `default_schedule`.
 - `Nemesis(cluster, recorder, rng)` with `check`, `start`, `stop`, `heal`, `run`;
   `Recorder` protocol (``record(f, value)``) and `ListRecorder`.
 """
 
 from harness.nemesis._faults import (
+    FAULT_KINDS,
     NEMESES,
     OPS,
     Bandwidth,
@@ -26,6 +27,7 @@ from harness.nemesis._faults import (
     Pause,
     Reset,
     Slow,
+    get_fault,
     parse_nemesis,
 )
 from harness.nemesis._grudge import (
@@ -44,12 +46,20 @@ from harness.nemesis._grudge import (
     to_data,
 )
 from harness.nemesis._nemesis import ListRecorder, Nemesis, Recorder
-from harness.nemesis._schedule import Step, explicit, interval, mix, with_final_heal
+from harness.nemesis._schedule import (
+    Step,
+    default_schedule,
+    explicit,
+    interval,
+    mix,
+    with_final_heal,
+)
 
 __all__ = [
-    "NEMESES", "OPS", "TOPOLOGIES", "Bandwidth", "Clock", "Fault", "Grudge", "Kill",
-    "ListRecorder", "Loss", "Nemesis", "Partition", "Pause", "Recorder", "Reset", "Slow",
-    "Step", "bridge", "check_grudge", "complete_grudge", "explicit", "grudge_for",
-    "interval", "is_symmetric", "isolate", "majorities_ring", "majority", "mix", "one",
-    "one_way", "parse_nemesis", "to_data", "with_final_heal",
+    "FAULT_KINDS", "NEMESES", "OPS", "TOPOLOGIES", "Bandwidth", "Clock", "Fault", "Grudge",
+    "Kill", "ListRecorder", "Loss", "Nemesis", "Partition", "Pause", "Recorder", "Reset",
+    "Slow", "Step", "bridge", "check_grudge", "complete_grudge", "default_schedule",
+    "explicit", "get_fault", "grudge_for", "interval", "is_symmetric", "isolate",
+    "majorities_ring", "majority", "mix", "one", "one_way", "parse_nemesis", "to_data",
+    "with_final_heal",
 ]

@@ -152,6 +152,20 @@ OPS: Final[dict[str, tuple[str, str]]] = {
 BACKEND_FAULTS: Final[frozenset[str]] = frozenset(
     {"partition", "loss", "slow", "bandwidth", "reset"})
 
+#: fault kind -> class, e.g. for a hypothesis strategy or a JSON schedule.
+FAULT_KINDS: Final[dict[str, type[Fault]]] = {
+    c.kind: c for c in (Partition, Kill, Pause, Loss, Slow, Bandwidth, Clock, Reset)}
+
+
+def get_fault(kind: str) -> type[Fault]:
+    """The fault class of ``kind``, or `UsageError` listing the valid kinds."""
+    try:
+        return FAULT_KINDS[kind]
+    except KeyError:
+        raise UsageError(f"unknown fault {kind!r} (valid: {', '.join(sorted(FAULT_KINDS))})"
+                         ) from None
+
+
 NEMESES: Final[dict[str, tuple[Fault, ...]]] = {
     "partition": (Partition(topology="one"), Partition(topology="majority"),
                   Partition(topology="majorities-ring"), Partition(topology="bridge")),

@@ -12,6 +12,8 @@ the interpreter (`Nemesis.run`) does the waiting. Randomness comes only from the
 - `explicit`: a given list of steps, validated (times non-negative and sorted, every
   stop preceded by a start of an equal fault), e.g. from a hypothesis strategy.
 - `with_final_heal`: cut a schedule at ``at_s`` and end it with one heal.
+- `default_schedule`: what ``--nemesis a,b`` means: one interval schedule per kind,
+  mixed, healed one interval before the time limit.
 """
 
 from __future__ import annotations
@@ -107,3 +109,17 @@ def with_final_heal(steps: Iterable[Step], at_s: float) -> Iterator[Step]:
             break
         yield s
     yield Step(at_s=at_s, action="heal")
+
+
+def default_schedule(faults: Sequence[Fault], rng: random.Random, time_limit_s: float, *,
+                     interval_s: float = 10.0, jitter_s: float = 2.0) -> Iterator[Step]:
+    """Jepsen's default for ``--nemesis a,b``: one interval schedule per fault kind,
+    mixed, healed ``interval_s`` before the end so the run can check liveness."""
+    by_kind: dict[str, list[Fault]] = {}
+    for f in faults:
+        by_kind.setdefault(f.kind, []).append(f)
+    heal_at = max(0.0, time_limit_s - interval_s)
+    parts = [interval(fs, random.Random(rng.getrandbits(64)), interval_s=interval_s,
+                      jitter_s=jitter_s, until_s=heal_at, order="random")
+             for _, fs in sorted(by_kind.items())]
+    return with_final_heal(mix(*parts), heal_at)

@@ -60,3 +60,19 @@ def test_netns_without_root_is_refused_before_anything_is_made(
 def test_node_count_out_of_range() -> None:
     with pytest.raises(UsageError, match=r"runs 1\.\.5 nodes, not 6"):
         Cluster(ProbeTarget(), ProxyBackend(), 6)
+
+
+def test_build_cluster_from_names() -> None:
+    from harness.cluster import build_cluster
+    c = build_cluster("external", bootstrap="h:1")
+    assert c.bootstrap_servers() == "h:1"
+    with pytest.raises(UsageError, match="needs --bootstrap"):
+        build_cluster("external")
+    with pytest.raises(UsageError, match="only for the external target"):
+        build_cluster("tansu", bootstrap="h:1")
+    with pytest.raises(UsageError, match="unknown backend 'vm'"):
+        build_cluster("tansu", backend="vm")
+    c = build_cluster("tansu", backend="proxy")
+    assert c.nodes == ("n1",) and c.target.name == "tansu"
+    with pytest.raises(UsageError, match=r"runs 1\.\.5 nodes, not 9"):
+        build_cluster("reference", backend="proxy", nodes=9)

@@ -66,11 +66,12 @@ def _start_controller(backend_name: str) -> tuple[subprocess.Popen[str], str]:
     return p, line.split()[1]
 
 
-def test_ctrl_c_of_the_controller_leaves_nothing(backend_name: str) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_of_the_controller_leaves_nothing(backend_name: str, sig: int) -> None:
     p, rid = _start_controller(backend_name)
     try:
         assert any(x.startswith("process") for x in leftovers(rid))
-        p.send_signal(signal.SIGINT)
+        p.send_signal(sig)
         p.wait(30)
     finally:
         if p.poll() is None:

@@ -108,3 +108,21 @@ def test_nemesis_names_and_ops() -> None:
     assert all(f.kind in OPS for fs in NEMESES.values() for f in fs)
     assert OPS["partition"] == ("start-partition", "stop-partition")
     assert OPS["kill"] == ("kill", "start") and OPS["pause"] == ("pause", "resume")
+
+
+def test_default_schedule_mixes_kinds_and_heals_before_the_limit() -> None:
+    from harness.nemesis import default_schedule
+    steps = list(default_schedule(parse_nemesis("partition,kill"), random.Random(3), 120.0))
+    assert steps[-1] == Step(at_s=110.0, action="heal")
+    kinds = {s.fault.kind for s in steps if s.fault is not None}
+    assert kinds == {"partition", "kill"}
+    assert [s.at_s for s in steps] == sorted(s.at_s for s in steps)
+    again = list(default_schedule(parse_nemesis("partition,kill"), random.Random(3), 120.0))
+    assert again == steps
+
+
+def test_fault_kinds_registry() -> None:
+    from harness.nemesis import FAULT_KINDS, get_fault
+    assert get_fault("kill") is Kill and set(FAULT_KINDS) == set(OPS)
+    with pytest.raises(UsageError, match=r"unknown fault 'nuke' \(valid: bandwidth, clock,"):
+        get_fault("nuke")
