@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from harness.report._linear import linear_layout
-from tests.report.fixtures.make import LINEAR_WITNESS
+from harness.report._linear import from_explanation, linear_layout
+from tests.report.fixtures.make import LINEAR_WITNESS, linear_result, with_register_ops
 
 
 def test_layout_rows_bars_and_linearization() -> None:
@@ -52,3 +52,38 @@ def test_big_partitions_keep_ops_near_the_failure() -> None:
     assert len(lay["bars"]) == 100 and lay["dropped"] == 900
     ids = {b["id"] for b in lay["bars"]}
     assert 600 in ids and 550 in ids and 10 not in ids
+
+
+def test_the_checkers_own_explanation_is_drawn() -> None:
+    start = [{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "poll",
+              "value": [["poll"]]},
+             {"index": 1, "time": 1000, "process": 0, "type": "ok", "f": "poll",
+              "value": [["poll", {}]]}]
+    ops = with_register_ops(start)
+    r = linear_result(ops)
+    assert r["valid"] is False
+    [w] = r["anomalies"]["nonlinearizable"]
+    d = from_explanation(w)
+    # History indices, times in ns, the prefix with its states.
+    by_id = {o["id"]: o for o in d["ops"]}
+    read1 = next(i for i, op in enumerate(ops) if op["f"] == "read" and op["type"] == "ok"
+                 and op["value"] == ["r", 1])
+    read1_inv = next(i for i in range(read1, -1, -1) if ops[i]["process"] == 10
+                     and ops[i]["type"] == "invoke")
+    assert d["failing"] == [read1_inv] == w["ops"]
+    assert by_id[read1_inv]["call_ns"] == ops[read1_inv]["time"]
+    assert by_id[read1_inv]["return_ns"] == ops[read1]["time"]
+    assert d["time_unit"] == "ns" and d["state"] == "3"
+    assert [by_id[i]["state_after"] for i in d["longest"]] == ["1", "2", "2", "3"]
+    assert len(d["points_at"]) == 4
+    lay = linear_layout(w)
+    assert lay["drawable"] and lay["partition"] == "key r"
+    bars = {b["id"]: b for b in lay["bars"]}
+    assert bars[read1_inv]["status"] == "failing"
+    assert sum(b["open"] for b in lay["bars"]) == 1
+    # The checker's points sit inside their bars, in order.
+    xs = [p["x"] for p in lay["points"]]
+    assert xs == sorted(xs)
+    for p in lay["points"]:
+        assert bars[p["id"]]["x0"] <= p["x"] <= bars[p["id"]]["x1"]
+    assert "state after: 3" in bars[lay["points"][-1]["id"]]["tip"]

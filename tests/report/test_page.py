@@ -155,18 +155,24 @@ def test_allowed_anomaly_passes(run_dir: Callable[[str], Path]) -> None:
 
 
 def test_linearizability_is_drawn(run_dir: Callable[[str], Path]) -> None:
-    dom, _, _ = page(run_dir("invalid-linear-bad"))
+    d = run_dir("invalid-linear-bad")
+    dom, _, _ = page(d)
+    results = orjson.loads((d / "results.json").read_bytes())
+    [w] = results["children"]["linearizable"]["anomalies"]["nonlinearizable"]
+    blocking = w["ops"][0]
     assert dom.by_id("overall-verdict").norm_text() == "FAIL"
     assert ("linearizable", "nonlinearizable", "fail", "1") in verdict_table(dom)
     fig = dom.by_id("linearizability").find("figure")
-    assert fig.attrs["data-partition"] == "key 7"
+    assert fig.attrs["data-partition"] == "key r"
     ops = fig.find_all("g", cls="op")
     assert len(ops) == 5
-    failing = fig.find_all("g", cls="failing")
-    assert [g.attrs["data-op"] for g in failing] == ["6"]
+    assert [g.attrs["data-op"] for g in fig.find_all("g", cls="failing")] == [str(blocking)]
     assert [g.find("text").norm_text() for g in fig.find_all("g", cls="lin-point")] == [
-        "1", "2", "3"]
-    assert "3 ops linearized, then stuck at op 6" in fig.find("figcaption").norm_text()
+        "1", "2", "3", "4"]
+    cap = fig.find("figcaption").norm_text()
+    assert f"4 ops linearized, then stuck at op {blocking}" in cap
+    assert w["message"] in cap
+    assert "state at the end of the prefix: 3" in cap
     # Not a log anomaly: no witness table and no order diagram for it.
     assert not dom.by_id("anomalies").find_all("article")
 
