@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.checkers._result import CheckResult, Validity
 from harness.checkers.linearizable._from_history import check_sorted, from_history
-from harness.checkers.linearizable._model import Model, Operation, partition_by_key
+from harness.checkers.linearizable._model import UNKNOWN, Model, Operation, partition_by_key
 from harness.checkers.linearizable._models import get_model
 from harness.checkers.linearizable._partition import run_partitions
 from harness.errors import UsageError
@@ -44,7 +44,8 @@ def check_operations(ops: Sequence[Operation], model: str | Model, *,
     cap = DEFAULT_MEMORY_CAP if memory_cap is None else memory_cap
     check_sorted(ops)
     ro = m.is_read_only
-    kept = [op for op in ops if not (op.ret is None and ro is not None and ro(op.input))]
+    kept = [op for op in ops
+            if not (op.ret is None and ro is not None and ro(op.input, UNKNOWN))]
     if partition:
         parts = m.partition(kept)
         pmodel = m.per_key if (m.per_key is not None

@@ -136,9 +136,11 @@ class Model:
         partition_by_key)
     describe_operation: Callable[[Any, Any], str] = _describe_op
     describe_state: Callable[[Any], str] = _repr
-    #: True when a step with an UNKNOWN output never changes the state for this input
-    #: (a read): such operations are dropped before the search. Optional hook.
-    is_read_only: Callable[[Any], bool] | None = field(default=None)
+    #: Optional: ``is_read_only(input, output)`` is True when the operation never
+    #: changes the state where it is legal (a read, a failed cas). The search then
+    #: linearizes it as soon as it is legal (never worse: it commutes to the front),
+    #: and unknown-outcome ones (``output`` UNKNOWN) are dropped before the search.
+    is_read_only: Callable[[Any, Any], bool] | None = field(default=None)
     #: Optional speed hook for deterministic models with hashable states:
     #: ``compile_step(input, output)`` returns ``f(state) -> next state | ILLEGAL``
     #: equal to ``step``. The search calls it once per operation.

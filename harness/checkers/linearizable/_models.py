@@ -79,6 +79,40 @@ def _keyed(step1: Step1, default: Any) -> Callable[[Pairs, tuple[Any, ...], Any]
     return step
 
 
+def _keyed_compile(comp1: Callable[[tuple[Any, ...], Any], Callable[[Any], Any]],
+                   default: Any) -> Callable[[tuple[Any, ...], Any], Callable[[Pairs], Any]]:
+    """``compile_step`` for a keyed model from the per-key one (same result as
+    `_keyed`, without building intermediate lists)."""
+    dtype = type(default)
+
+    def compile_step(inp: tuple[Any, ...], out: Any) -> Callable[[Pairs], Any]:
+        f1 = comp1(inp, out)
+        key = inp[1]
+        kk = (key is not None, key)
+
+        def f(state: Pairs) -> Any:
+            i = 0
+            for k, v in state:
+                if k == key:
+                    nv = f1(v)
+                    if nv is ILLEGAL or nv is v:
+                        return nv if nv is ILLEGAL else state
+                    if nv == default and type(nv) is dtype:
+                        return state[:i] + state[i + 1:]
+                    return (*state[:i], (key, nv), *state[i + 1:])
+                if (k is not None, k) > kk:
+                    break
+                i += 1
+            nv = f1(default)
+            if nv is ILLEGAL:
+                return nv
+            if nv == default and type(nv) is dtype:
+                return state
+            return (*state[:i], (key, nv), *state[i:])
+        return f
+    return compile_step
+
+
 def _describe_keyed(default: Any, one: Callable[[Any], str]) -> Callable[[Pairs], str]:
     def describe(state: Pairs) -> str:
         if not state:
@@ -151,8 +185,8 @@ def _register_value(v: Any) -> str:
     return "nil" if v is None else repr(v)
 
 
-def _register_read_only(inp: tuple[Any, ...]) -> bool:
-    return inp[0] == "read"
+def _register_read_only(inp: tuple[Any, ...], out: Any) -> bool:
+    return inp[0] == "read" or (inp[0] == "cas" and out is False)
 
 
 def _none() -> None:
@@ -173,6 +207,7 @@ REGISTER: Final = Model(
     name="register",
     init=_pairs_init,
     step=_keyed(_register_step1, None),
+    compile_step=_keyed_compile(_register_compile, None),
     describe_operation=_register_describe_op,
     describe_state=_describe_keyed(None, _register_value),
     is_read_only=_register_read_only,
@@ -214,7 +249,7 @@ def _kv_describe_op(inp: tuple[Any, ...], out: Any) -> str:
     return f"{kind}({inp[1]!r}, {inp[2]!r})"
 
 
-def _kv_read_only(inp: tuple[Any, ...]) -> bool:
+def _kv_read_only(inp: tuple[Any, ...], out: Any) -> bool:
     return inp[0] == "get"
 
 
@@ -236,6 +271,7 @@ KV: Final = Model(
     name="kv",
     init=_pairs_init,
     step=_keyed(_kv_step1, ""),
+    compile_step=_keyed_compile(_kv_compile, ""),
     describe_operation=_kv_describe_op,
     describe_state=_describe_keyed("", repr),
     is_read_only=_kv_read_only,
@@ -300,8 +336,10 @@ def _log_value(log: Log) -> str:
     return "[" + ", ".join(f"{a}:{b!r}" for a, b in log) + "]"
 
 
-def _log_read_only(inp: tuple[Any, ...]) -> bool:
-    return all(m[0] == "poll" for m in inp[2])
+def _log_read_only(inp: tuple[Any, ...], out: Any) -> bool:
+    if out is UNKNOWN:
+        return all(m[0] == "poll" for m in inp[2])
+    return all(m[0] == "poll" or o is None for m, o in zip(inp[2], out))
 
 
 def _empty_log() -> Log:
@@ -322,6 +360,7 @@ LOG: Final = Model(
     name="log",
     init=_pairs_init,
     step=_keyed(_log_step1, ()),
+    compile_step=_keyed_compile(_log_compile, ()),
     describe_operation=_log_describe_op,
     describe_state=_describe_keyed((), _log_value),
     is_read_only=_log_read_only,

@@ -198,6 +198,9 @@ def search(ops: Sequence[Operation], model: Model, *,
     nxt[itail] = itail
     prv[ihead] = -1
     req = [0 if op.ret is None else 1 for op in ops]
+    ro = model.is_read_only
+    obs = [op.ret is not None and ro is not None and bool(ro(op.input, op.output))
+           for op in ops]
     bit = [1 << i for i in range(n)]
     trans: list[dict[int, int]] = [{} for _ in range(n)]
     lists = _Lists(nxt, prv, match, op_of, rank, is_info, tail, ihead)
@@ -209,7 +212,7 @@ def search(ops: Sequence[Operation], model: Model, *,
         return result
     try:
         verdict, stack, stuck, memo, backtracks = _loop(
-            0, required, fns, states, ids, seen, trans, lists, req, bit,
+            0, required, fns, states, ids, seen, trans, lists, obs, bit,
             deadline if clock is not None else None, clock, memo_cap, should_stop)
         result.verdict = verdict
         if verdict == "ok":
@@ -275,7 +278,7 @@ def _snapshot(stack: list[_Frame], sid: int, bound_e: int, ls: _Lists) -> Stuck:
 
 def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: list[Any],
           ids: dict[Any, int], seen: list[dict[int, list[int]] | None], trans: list[dict[int, int]],
-          ls: _Lists, req: list[int], bit: list[int], deadline: float | None,
+          ls: _Lists, obs: list[bool], bit: list[int], deadline: float | None,
           clock: Callable[[], float] | None, memo_cap: int | None,
           should_stop: Callable[[], bool] | None,
           ) -> tuple[Verdict, list[_Frame], Stuck | None, int, int]:
@@ -299,6 +302,7 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
     backtracks = 0
     budget = _CHECK_EVERY
     cap = memo_cap if memo_cap is not None else -1
+    dead = False
     e = nxt[0]
     while True:
         # -- main phase: calls of operations that returned, up to the first return --
@@ -338,7 +342,7 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                     else:
                         fresh = _add_antichain(fs, linf)
                 if fresh:
-                    push((e, sid, lreq, linf, 0))
+                    push((e, sid, lreq, linf, -1 if obs[o] else 0))
                     sid = ns
                     lreq = nl
                     remaining -= 1
@@ -362,11 +366,24 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                         _check(deadline, clock, should_stop, memo, backtracks)
                     e = nxt[0]
                     continue
+                if obs[o]:
+                    # a legal read whose successor configuration failed: so does this
+                    # one (the read commutes to the front of any completion)
+                    dead = True
+                    break
             e = nxt[e]
+        if dead:
+            dead = False
+            while match[e] >= 0:
+                e = nxt[e]
+            bound_e = e
+            bound = -1
+            x = ihead
+        else:
+            bound_e = e
+            bound = rank[e]
+            x = nxt[ihead]
         # -- info phase: unknown-outcome calls before that return, then backtrack --
-        bound_e = e
-        bound = rank[e]
-        x = nxt[ihead]
         while True:
             lifted = False
             while rank[x] < bound:
@@ -451,6 +468,10 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
             p = prv[pe]
             nxt[p] = pe
             prv[nxt[pe]] = pe
+            if pb < 0:
+                # a read taken as soon as it was legal: no alternative to try here
+                bound = -1
+                continue
             e = nxt[pe]
             break
 
