@@ -135,7 +135,11 @@ def index_model(root: Path, summaries: list[RunSummary], *, recent: int = 50) ->
                    key=lambda p: (p.split("/", 1)[0], "/" in p, p))
 
     def link(s: RunSummary) -> str:
-        return (s.path / "report.html").relative_to(root).as_posix()
+        """The run's report, or its directory while it has none."""
+        report = s.path / "report.html"
+        if report.is_file():
+            return report.relative_to(root).as_posix()
+        return s.path.relative_to(root).as_posix() + "/"
 
     matrix = []
     for p in props:

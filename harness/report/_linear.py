@@ -181,7 +181,8 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
             tip.append("not part of the longest linearizable prefix")
         bars.append({"id": o["id"], "x0": x0, "x1": x1, "y": head + row_of[o["client"]] * row_h,
                      "label": label, "status": status, "open": ret is None,
-                     "lin": None if lin_pos is None else lin_pos + 1, "tip": "\n".join(tip)})
+                     "lin": None if lin_pos is None else lin_pos + 1, "tip": "\n".join(tip),
+                     "label_dx": 4})
     # Linearization points: the checker's own when it gave them, else inside each op's
     # bar, never before the previous point.
     bar_of = {b["id"]: b for b in bars}
@@ -200,6 +201,8 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
         points.append({"x": round(px, 2), "y": b["y"] + 4, "id": oid,
                        "n": pos_of[oid] + 1})
         prev_x = px
+        if px - b["x0"] < 14:  # keep the label clear of the numbered dot
+            b["label_dx"] = round(px - b["x0"] + 9, 2)
     ticks = []
     if w.get("time_unit", "ns") == "ns":
         step = _nice_step((t1 - t0) / 1e6)
