@@ -68,7 +68,8 @@ class Sim:
         self.advance(self.config.initial_rebalance_delay_ms)
         self.advance(self.config.initial_rebalance_delay_ms)
 
-    def join(self, group: str = "g", member_id: str = "", *, protocols: tuple[str, ...] = ("range",),
+    def join(self, group: str = "g", member_id: str = "", *,
+             protocols: tuple[str, ...] = ("range",),
              session_ms: int = 10000, rebalance_ms: int = 30000, instance: str | None = None,
              client_id: str = "c", require_known: bool = True,
              metadata: bytes = b"sub") -> int:

@@ -330,7 +330,7 @@ def test_completing_rebalance_rejoin_with_same_metadata_gets_current_result() ->
 
 def test_stable_follower_rejoin_without_change_does_not_rebalance() -> None:
     sim = Sim()
-    (a, b), gen = form_group(sim, 2)
+    (_a, b), gen = form_group(sim, 2)
     r = sim.join_result(sim.join(member_id=b))
     assert r.generation_id == gen and r.members == ()
     assert sim.coord.state_of("g") == GroupState.STABLE
@@ -379,7 +379,7 @@ def test_member_missing_from_leader_assignment_gets_empty() -> None:
 
 def test_sync_in_stable_returns_current_assignment() -> None:
     sim = Sim()
-    (a, b), gen = form_group(sim, 2)
+    (_a, b), gen = form_group(sim, 2)
     assert sim.sync_result(sim.sync("g", b, gen)).assignment == b.encode()
 
 
@@ -419,7 +419,7 @@ def test_static_member_fenced_on_heartbeat_with_wrong_id() -> None:
 
 def test_describe_and_list_groups() -> None:
     sim = Sim()
-    (a, b), gen = form_group(sim, 2)
+    (a, b), _gen = form_group(sim, 2)
     sim.commit("simple", {("t", 0): 1})
     (d,) = sim.coord.describe(["g"])
     assert d.state == "Stable" and d.protocol_type == "consumer" and d.protocol == "range"
@@ -513,5 +513,5 @@ def test_shutdown_answers_waiting_joins() -> None:
 def test_next_deadline() -> None:
     sim = Sim()
     assert sim.coord.next_deadline_ms() is None
-    (a,), _ = form_group(sim, 1)
+    (_a,), _ = form_group(sim, 1)
     assert sim.coord.next_deadline_ms() is not None
