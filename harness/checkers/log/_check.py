@@ -22,7 +22,7 @@ def _stats(ix: LogIndex, unseen_by_key: dict[str, int]) -> dict[str, Any]:
     for k in sorted(ix.keys, key=lambda s: (len(s), s)):
         ki = ix.keys[k]
         per_key[k] = {
-            "sends_ok": ki.n_ok,
+            "sends_ok": len(ki.w_ok),
             "sends_info": ki.n_info,
             "sends_fail": ki.n_fail,
             "values_read": len(ki.ok_readers),

@@ -43,7 +43,7 @@ class KeyIndex:
     """Everything known about one key (one topic-partition)."""
 
     __slots__ = (
-        "conflicts", "dups", "first_off", "log", "max_ok_read", "n_fail", "n_info", "n_ok",
+        "conflicts", "dups", "first_off", "log", "max_ok_read", "n_fail", "n_info",
         "offs", "ok_readers", "src", "w_fail", "w_info", "w_ok")
 
     def __init__(self) -> None:
@@ -64,7 +64,7 @@ class KeyIndex:
         self.w_ok: dict[Any, int] = {}
         self.w_info: dict[Any, int] = {}
         self.w_fail: dict[Any, int] = {}
-        self.n_ok = 0
+        #: info and fail send micro-ops (ok ones: ``len(w_ok)``, values being unique)
         self.n_info = 0
         self.n_fail = 0
         #: the highest offset read by an ok op (-1: none)
@@ -293,20 +293,32 @@ class LogIndex:
                                     (k, prev[0], prev[1], prev[2], nxt, first[1], p, proc))
                             hi = -1
                             pv = None
-                            for o, v in pairs:
-                                if o != nxt:
-                                    if type(o) is not int:
-                                        raise TypeError(
-                                            f"an offset must be an integer, got {o!r}")
-                                    int_poll_pairs.append((k, nxt - 1, pv, o, v, p))
-                                    if nxt - 1 > hi:
-                                        hi = nxt - 1
-                                if lget(o, _MISSING) != v:
-                                    observe(ki, o, v, p)
-                                if ok and v not in rd:
-                                    rd[v] = p
-                                nxt = o + 1
-                                pv = v
+                            if ok:
+                                for o, v in pairs:
+                                    if o != nxt:
+                                        if type(o) is not int:
+                                            raise TypeError(
+                                                f"an offset must be an integer, got {o!r}")
+                                        int_poll_pairs.append((k, nxt - 1, pv, o, v, p))
+                                        if nxt - 1 > hi:
+                                            hi = nxt - 1
+                                    if lget(o) != v:
+                                        observe(ki, o, v, p)
+                                    if v not in rd:
+                                        rd[v] = p
+                                    nxt = o + 1
+                                    pv = v
+                            else:
+                                for o, v in pairs:
+                                    if o != nxt:
+                                        if type(o) is not int:
+                                            raise TypeError(
+                                                f"an offset must be an integer, got {o!r}")
+                                        int_poll_pairs.append((k, nxt - 1, pv, o, v, p))
+                                    if lget(o) != v:
+                                        observe(ki, o, v, p)
+                                    nxt = o + 1
+                                    pv = v
                             n_pairs += len(pairs)
                             if ok:
                                 last = nxt - 1
@@ -339,9 +351,19 @@ class LogIndex:
                                 ki = keys[k] = KeyIndex()
                             if t == "ok":
                                 ki.w_ok[v] = p
-                                ki.n_ok += 1
-                                if o is not None and ki.log.get(o, _MISSING) != v:
-                                    observe(ki, o, v, p)
+                                if o is not None:
+                                    klog = ki.log
+                                    cur = klog.get(o, _MISSING)
+                                    if cur is _MISSING:
+                                        fo = ki.first_off
+                                        if v not in fo:
+                                            klog[o] = v
+                                            ki.src[o] = p
+                                            fo[v] = o
+                                        else:
+                                            observe(ki, o, v, p)
+                                    elif cur != v:
+                                        observe(ki, o, v, p)
                             elif t == "info":
                                 ki.w_info[v] = p
                                 ki.n_info += 1
@@ -373,7 +395,6 @@ class LogIndex:
                                     ki = keys[k] = KeyIndex()
                                 if t == "ok":
                                     ki.w_ok[v] = p
-                                    ki.n_ok += 1
                                     if o is not None and ki.log.get(o, _MISSING) != v:
                                         observe(ki, o, v, p)
                                 elif t == "info":
