@@ -27,6 +27,7 @@ from reference_broker.protocol import codec
 from reference_broker.protocol.handlers import (
     ApiKey,
     BrokerContext,
+    CloseConnection,
     Registry,
 )
 from reference_broker.protocol.handlers.core import api_version_table, served_range
@@ -136,6 +137,9 @@ class BrokerServer:
                 out = codec.encode_response(header, response)
             except asyncio.CancelledError:
                 raise
+            except CloseConnection as exc:
+                log.info("%s: closing: %s", peer, exc)
+                return
             except Exception:
                 log.exception("%s: handler of api key %d v%d failed; closing the connection",
                               peer, api_key, api_version)

@@ -263,3 +263,12 @@ def test_unknown_api_key_and_garbage_close_the_connection(broker: BrokerProcess)
     with Wire(broker.address) as w:
         assert w.call(ApiVersionsRequest(version=3)).error_code == 0
 
+
+
+def test_failed_acks_zero_produce_closes_the_connection(wire: Wire) -> None:
+    TD = ProduceRequest.TopicProduceData
+    req = ProduceRequest(version=9, transactional_id=None, acks=0, timeout_ms=5000,
+                         topic_data=[TD(name="nope", partition_data=[
+                             TD.PartitionProduceData(index=0, records=_batch(1))])])
+    wire.send(req)
+    assert wire.is_closed()

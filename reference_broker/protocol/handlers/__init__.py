@@ -16,8 +16,8 @@ A handler serves one API key over a range of versions::
 - Handlers may await (long polls, group joins); the server keeps order per connection.
 - A handler must not block the event loop on I/O for long, must not read the wall clock
   itself (use `ctx.now_ms()`), and must not raise for bad client input: it answers with a
-  Kafka error code. An exception is a broker bug: the server logs it and closes that
-  connection only.
+  Kafka error code, or raises `CloseConnection` where Kafka closes the connection. Any
+  other exception is a broker bug: the server logs it and closes that connection only.
 
 Modules plug in by registering at import time; `load_handlers()` imports the known
 handler modules once (a module absent from the tree, e.g. groups before it lands, is
@@ -121,6 +121,11 @@ class BrokerContext:
     def now_ms(self) -> int:
         """Wall-clock milliseconds (the only clock handlers may use)."""
         return self._clock_ms()
+
+
+class CloseConnection(Exception):
+    """Raised by a handler to make the server close the connection without answering
+    (Kafka does this for a failed acks=0 produce, so that the producer notices)."""
 
 
 Handler = Callable[[BrokerContext, RequestHeader, Any], Awaitable[Any]]

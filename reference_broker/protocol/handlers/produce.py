@@ -4,8 +4,10 @@ Per partition: validate the record set (whole v2 batches, CRC32C, dense offsets,
 <= max.message.bytes), check idempotence (`reference_broker.partition`), append as
 opaque bytes (the log rewrites the base offset; records are never decoded), then answer
 base offset and log start offset. acks must be -1, 0 or 1 (else INVALID_REQUIRED_ACKS);
-with acks=0 no response is sent. On one node acks=1 and acks=-1 are the same: the high
-watermark is the log end after the append (which fsyncs first under flush.policy=always).
+with acks=0 no response is sent, and, as in Kafka, any partition error closes the
+connection instead so that the producer notices. On one node acks=1 and acks=-1 are the
+same: the high watermark is the log end after the append (which fsyncs first under
+flush.policy=always).
 Produce v13 names topics by id.
 """
 
@@ -16,7 +18,13 @@ from typing import Any
 
 from reference_broker.log import CorruptBatch, LogClosed, LogError
 from reference_broker.protocol import codec, errors
-from reference_broker.protocol.handlers import ApiKey, BrokerContext, RequestHeader, handler
+from reference_broker.protocol.handlers import (
+    ApiKey,
+    BrokerContext,
+    CloseConnection,
+    RequestHeader,
+    handler,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,5 +93,9 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
         out.append(_TOPIC(name=td.name, topic_id=getattr(td, "topic_id", None),
                           partition_responses=parts))
     if acks == 0:
+        failed = [(td.name, pr.index, pr.error_code) for td, t in zip(request.topic_data, out)
+                  for pr in t.partition_responses if pr.error_code]
+        if failed:
+            raise CloseConnection(f"acks=0 produce failed: {failed[:5]}")
         return None
     return _RESP(version=v, responses=out, throttle_time_ms=0)
