@@ -142,6 +142,17 @@ def headline(result_valid: Any, rows: list[dict[str, Any]], problems: list[str],
     return {"verdict": word, "text": text}
 
 
+def anomaly_marks(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where on the timeline each listed witness happened (its first op's time)."""
+    marks = []
+    for s in sections:
+        for w in s["witnesses"]:
+            if w.get("span_s"):
+                marks.append({"t_s": w["span_s"][0], "type": s["type"],
+                              "bad": s["classification"] == "bad"})
+    return marks
+
+
 def build_report(run: Run) -> dict[str, Any]:
     """The whole page's data (see the module docstring)."""
     cfg = run.config
@@ -154,6 +165,7 @@ def build_report(run: Run) -> dict[str, Any]:
     tl = timeline(h, max_bins=MAX_BINS).to_json() if h is not None and n_ops else None
     valid = run.result.valid if run.result is not None else "unknown"
     error = run.result.error if run.result is not None else None
+    witnesses = witness_sections(run.result, h, cap=WITNESS_CAP, faults=faults)
     client_ops = sum(1 for op in h.ops if op.type == "invoke" and op.is_client()) if h else 0
     return {
         "run_id": run.run_id,
@@ -172,7 +184,8 @@ def build_report(run: Run) -> dict[str, Any]:
         "counts": {"ops": n_ops, "client_ops": client_ops,
                    "duration_s": (max((op.time for op in h.ops), default=0) / NS_PER_S)
                    if h else 0.0},
-        "witnesses": witness_sections(run.result, h, cap=WITNESS_CAP),
+        "witnesses": witnesses,
+        "anomaly_marks": anomaly_marks(witnesses),
         "order": order_diagrams(h, run.result, max_keys=MAX_KEYS, max_cols=MAX_ORDER_COLS),
         "linear": linear_sections(run.result),
         "node_logs": [{"node": n.node, "path": n.path, "size_bytes": n.size_bytes}

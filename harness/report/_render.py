@@ -85,7 +85,7 @@ def render_report(model: dict[str, Any]) -> str:
     data = {"timeline": model["timeline"], "faults": model["faults"],
             "fault_events": model["fault_events"], "fault_colors": colors,
             "verdict": model["headline"]["verdict"], "run_id": model["run_id"],
-            "duration_s": model["counts"]["duration_s"]}
+            "duration_s": model["counts"]["duration_s"], "marks": model["anomaly_marks"]}
     return environment().get_template("report.html.j2").render(
         m=model, colors=colors, data=data,
         order_layouts=[order_layout(d) for d in model["order"]])

@@ -8,6 +8,7 @@ of anomalies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ import orjson
 from harness.checkers import CheckResult
 from harness.history import History, Op
 
-from ._timeline import NS_PER_S
+from ._timeline import NS_PER_S, Fault
 
 
 def compact(value: Any, limit: int = 240) -> str:
@@ -59,10 +60,17 @@ def _ops_of(w: dict[str, Any]) -> list[int]:
     return []
 
 
+def faults_during(t0_ns: int, t1_ns: int, faults: Sequence[Fault]) -> list[str]:
+    """Faults whose interval overlaps [t0, t1], as "partition (4.500-8.100 s)"."""
+    return [f"{f.kind} ({f.start_ns / NS_PER_S:.3f}-{f.end_ns / NS_PER_S:.3f} s)"
+            for f in faults if f.start_ns <= t1_ns and t0_ns <= f.end_ns]
+
+
 def witness_sections(result: CheckResult | None, history: History | None, *,
-                     cap: int = 20, ops_cap: int = 12,
-                     value_chars: int = 240) -> list[dict[str, Any]]:
-    """One section per (checker, anomaly type): capped witnesses with their ops.
+                     cap: int = 20, ops_cap: int = 12, value_chars: int = 240,
+                     faults: Sequence[Fault] = ()) -> list[dict[str, Any]]:
+    """One section per (checker, anomaly type): capped witnesses with their ops, the
+    time span of those ops and the faults active during it.
 
     ``nonlinearizable`` is drawn separately (see `_linear`) and skipped here.
     """
@@ -84,11 +92,15 @@ def witness_sections(result: CheckResult | None, history: History | None, *,
                 if not isinstance(w, dict):
                     w = {"message": compact(w)}
                 idxs = _ops_of(w)
-                rows = []
-                for i in idxs[:ops_cap]:
+                rows: list[dict[str, Any]] = []
+                times: list[int] = []
+                for i in idxs:
                     op = index.get(i)
-                    rows.append(op_row(op, value_chars) if op is not None else
-                                {"index": i, "missing": True})
+                    if op is not None:
+                        times.append(op.time)
+                    if len(rows) < ops_cap:
+                        rows.append(op_row(op, value_chars) if op is not None else
+                                    {"index": i, "missing": True})
                 listed.append({
                     "key": None if w.get("key") is None else str(w.get("key")),
                     "process": w.get("process"),
@@ -97,6 +109,9 @@ def witness_sections(result: CheckResult | None, history: History | None, *,
                     "message": str(w.get("message", "")) or None,
                     "ops": rows,
                     "more_ops": max(0, len(idxs) - ops_cap),
+                    "span_s": [min(times) / NS_PER_S, max(times) / NS_PER_S] if times
+                    else None,
+                    "during": faults_during(min(times), max(times), faults) if times else [],
                 })
             out.append({
                 "checker": r.checker, "type": t,

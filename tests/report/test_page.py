@@ -236,3 +236,30 @@ def test_witness_lists_are_capped_with_a_count_of_the_rest(
     assert art.find("p", data_more="4980").norm_text() == (
         "… and 4980 more duplicate witnesses not listed.")
     assert ("log", "duplicate", "fail", "5000") in verdict_table(dom)
+
+
+def test_each_witness_says_when_and_under_which_fault(run_dir: Callable[[str], Path]) -> None:
+    d = run_dir("invalid-log-bad")
+    dom, data, _ = page(d)
+    h = load(d / "history.jsonl")
+    faults = data["faults"]
+    results = orjson.loads((d / "results.json").read_bytes())
+    seen_during = seen_quiet = 0
+    for t, ws in results["children"]["log"]["anomalies"].items():
+        divs = dom.by_id(f"anomaly-log-{t}").find_all("div", cls="witness")
+        for w, div in zip(ws, divs, strict=True):
+            times = [h.ops[i].time / 1e9 for i in w["ops"]]
+            lo, hi = min(times), max(times)
+            active = [f for f in faults if f["start_s"] <= hi and lo <= f["end_s"]]
+            when = div.find("p", cls="witness-when").norm_text()
+            assert when.startswith(f"at {lo:.3f}")
+            if active:
+                seen_during += 1
+                assert f"during {active[0]['kind']} ({active[0]['start_s']:.3f}-" in when
+            else:
+                seen_quiet += 1
+                assert when.endswith("while no fault was active")
+    assert seen_during and seen_quiet
+    # One timeline mark per listed witness, at its first op.
+    assert len(data["marks"]) == sum(len(ws) for ws in
+                                     results["children"]["log"]["anomalies"].values())

@@ -56,6 +56,16 @@
       var x = u.valToPos(e.time_s, "x", true);
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
     });
+    // Anomalies: a red triangle at the bottom edge where each witness began.
+    var bottom = top + height;
+    var size = 5 * devicePixelRatio;
+    (data.marks || []).forEach(function (m) {
+      var x = u.valToPos(m.t_s, "x", true);
+      ctx.fillStyle = m.bad ? "rgba(207,34,46,0.9)" : "rgba(110,119,129,0.9)";
+      ctx.beginPath();
+      ctx.moveTo(x, bottom - 2 * size); ctx.lineTo(x - size, bottom); ctx.lineTo(x + size, bottom);
+      ctx.closePath(); ctx.fill();
+    });
     ctx.restore();
   }
   function width() {
