@@ -333,6 +333,19 @@ class TopicStore:
                  dict(configs))
         return topic
 
+    def add_partitions(self, name: str, count: int, now_ms: int) -> None:
+        """Grow a topic to `count` partitions (the caller checked count > current)."""
+        topic = self._topics[name]
+        tcfg = self.config.topic_config(topic.configs)
+        for i in range(len(topic.partitions), count):
+            d = self.data_dir / f"{name}-{i}"
+            if d.exists():
+                shutil.rmtree(d)
+            plog = PartitionLog.open(d, log_config(tcfg, self.config), now_ms)
+            topic.partitions.append(Partition(name, i, plog, tcfg))
+        self._persist()
+        log.info("topic %s now has %d partitions", name, count)
+
     def delete(self, name: str) -> None:
         topic = self._topics.pop(name)
         self._by_id.pop(topic.topic_id, None)

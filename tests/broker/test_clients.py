@@ -206,3 +206,23 @@ def test_auto_create_only_when_enabled(broker_factory: Any) -> None:
     md = admin.list_topics("missing", timeout=10)
     assert md.topics["missing"].error is not None
     assert "missing" not in admin.list_topics(timeout=10).topics
+
+
+def test_create_partitions(broker: BrokerProcess) -> None:
+    from confluent_kafka.admin import NewPartitions
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for f in admin.create_topics([NewTopic("grow", 1, 1)]).values():
+        f.result(10)
+    for f in admin.create_partitions([NewPartitions("grow", 4)]).values():
+        f.result(10)
+    assert len(admin.list_topics("grow", timeout=10).topics["grow"].partitions) == 4
+    shrink = admin.create_partitions([NewPartitions("grow", 2)])
+    with pytest.raises(Exception, match=r"(?i)partitions"):
+        shrink["grow"].result(10)
+    p = Producer({"bootstrap.servers": broker.bootstrap})
+    p.produce("grow", value=b"x", partition=3)
+    assert p.flush(10) == 0
+    broker.restart()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    assert len(admin.list_topics("grow", timeout=10).topics["grow"].partitions) == 4

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kafka.protocol.admin import (
     AlterConfigsRequest,
+    CreatePartitionsRequest,
     CreateTopicsRequest,
     DeleteTopicsRequest,
     DescribeClusterRequest,
@@ -94,6 +95,10 @@ def _requests(v: int, tid: uuid.UUID, n: int) -> dict[str, Any]:
             resource_type=2, resource_name=TOPIC, configs=[IR.AlterableConfig(
                 name="retention.bytes", config_operation=0, value="1000000")])],
             validate_only=False),
+        "CreatePartitions": lambda: CreatePartitionsRequest(version=v, topics=[
+            CreatePartitionsRequest.CreatePartitionsTopic(name=TOPIC, count=2 + n,
+                                                          assignments=None)],
+            timeout_ms=1000, validate_only=False),
         "DescribeCluster": lambda: DescribeClusterRequest(version=v,
                                                   include_cluster_authorized_operations=False),
     }
@@ -122,7 +127,8 @@ def _errors(resp: Any) -> list[int]:
 RANGES = {"Produce": (3, 13), "Fetch": (4, 18), "ListOffsets": (0, 11), "Metadata": (0, 13),
           "ApiVersions": (0, 4), "CreateTopics": (0, 7), "DeleteTopics": (0, 6),
           "InitProducerId": (0, 6), "OffsetForLeaderEpoch": (0, 4), "DescribeConfigs": (0, 4),
-          "AlterConfigs": (0, 2), "IncrementalAlterConfigs": (0, 1), "DescribeCluster": (0, 2)}
+          "AlterConfigs": (0, 2), "IncrementalAlterConfigs": (0, 1), "DescribeCluster": (0, 2),
+          "CreatePartitions": (0, 3)}
 CASES = [(api, v) for api, (lo, hi) in RANGES.items() for v in range(lo, hi + 1)]
 
 

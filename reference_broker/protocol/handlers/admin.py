@@ -1,4 +1,5 @@
-"""CreateTopics, DeleteTopics, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs.
+"""CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs, AlterConfigs,
+IncrementalAlterConfigs.
 
 One node, so a topic's replication factor is 1 (-1 means the default, also 1); more
 is INVALID_REPLICATION_FACTOR, as Kafka answers when brokers are missing. Topic configs
@@ -136,6 +137,37 @@ def _check_create(ctx: BrokerContext, t: Any, duplicated: bool) -> tuple[int, st
     except ConfigError as exc:
         return errors.INVALID_CONFIG, str(exc), 0
     return errors.NONE, None, count
+
+
+# -- CreatePartitions ----------------------------------------------------------------
+
+_PRESP = codec.response_class(ApiKey.CREATE_PARTITIONS)
+_PRES = _PRESP.CreatePartitionsTopicResult
+
+
+@handler(ApiKey.CREATE_PARTITIONS, 0, 3)
+async def create_partitions(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    out = []
+    names = [t.name for t in request.topics]
+    for t in request.topics:
+        topic = ctx.topics.get(t.name)
+        code, msg = errors.NONE, None
+        if names.count(t.name) > 1:
+            code, msg = errors.INVALID_REQUEST, f"topic {t.name!r} appears twice"
+        elif topic is None:
+            code, msg = errors.UNKNOWN_TOPIC_OR_PARTITION, f"no topic {t.name!r}"
+        elif not len(topic.partitions) < t.count <= MAX_PARTITIONS:
+            code, msg = errors.INVALID_PARTITIONS, (
+                f"topic {t.name!r} has {len(topic.partitions)} partitions; the new count "
+                f"{t.count} must be larger and at most {MAX_PARTITIONS}")
+        elif t.assignments is not None and any(
+                list(a.broker_ids) != [ctx.node_id] for a in t.assignments):
+            code, msg = errors.INVALID_REPLICA_ASSIGNMENT, (
+                f"the only broker is {ctx.node_id}")
+        elif not request.validate_only:
+            ctx.topics.add_partitions(t.name, t.count, ctx.now_ms())
+        out.append(_PRES(name=t.name, error_code=code, error_message=msg))
+    return _PRESP(version=header.api_version, throttle_time_ms=0, results=out)
 
 
 # -- DeleteTopics --------------------------------------------------------------------
