@@ -106,3 +106,24 @@ def test_index_page(tmp_path: Path) -> None:
         run = root / href if href.endswith("/") else (root / href).parent
         assert (run / "run.json").is_file(), href
         assert href.endswith("/") or (root / href).is_file()
+
+
+def test_regenerate_writes_every_run_then_the_index(tmp_path: Path) -> None:
+    from harness.errors import UsageError
+    from harness.report import regenerate
+
+    root = make_root(tmp_path)
+    runs = [root / "valid-ok", root / "invalid-log-bad"]
+    out = regenerate(runs, index=True)
+    assert out == [runs[0] / "report.html", runs[0] / "junit.xml",
+                   runs[1] / "report.html", runs[1] / "junit.xml", root / "index.html"]
+    assert all(p.is_file() for p in out)
+    nested = regenerate([root / "nightly" / "tansu-0"], index=True)
+    assert nested[-1] == root / "nightly" / "index.html"
+    assert regenerate([], index=True, reports_root=root) == [root / "index.html"]
+    import pytest
+
+    with pytest.raises(UsageError, match="no run directory given"):
+        regenerate([])
+    with pytest.raises(UsageError, match="not a directory"):
+        regenerate([], index=True, reports_root=root / "missing")

@@ -252,13 +252,18 @@ def test_each_witness_says_when_and_under_which_fault(run_dir: Callable[[str], P
             lo, hi = min(times), max(times)
             active = [f for f in faults if f["start_s"] <= hi and lo <= f["end_s"]]
             when = div.find("p", cls="witness-when").norm_text()
-            assert when.startswith(f"at {lo:.3f}")
+            if lo == hi:
+                assert when.startswith(f"at {lo:.3f} s:")
+            else:
+                assert when.startswith(f"from {lo:.3f} s to {hi:.3f} s:")
             if active:
                 seen_during += 1
-                assert f"during {active[0]['kind']} ({active[0]['start_s']:.3f}-" in when
+                word = "during" if lo == hi else "faults in that span:"
+                assert f"{word} {active[0]['kind']} ({active[0]['start_s']:.3f}-" in when
+                assert when.count("(") == len(active)
             else:
                 seen_quiet += 1
-                assert when.endswith("while no fault was active")
+                assert when.endswith(": no fault was active")
     assert seen_during and seen_quiet
     # One timeline mark per listed witness, at its first op.
     assert len(data["marks"]) == sum(len(ws) for ws in
