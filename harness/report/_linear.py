@@ -227,14 +227,22 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
             "dropped": dropped}
 
 
-def linear_sections(result: Any) -> list[dict[str, Any]]:
-    """Layouts of every ``nonlinearizable`` witness in ``result`` (a CheckResult)."""
+def linear_sections(result: Any, *, max_partitions: int = 8) -> list[dict[str, Any]]:
+    """Layouts of the ``nonlinearizable`` witnesses in ``result`` (a CheckResult), at
+    most ``max_partitions``; the last says how many more there are (``more``)."""
     if result is None:
         return []
     from ._verdict import checkers_of
 
-    out = []
+    out: list[dict[str, Any]] = []
+    total = 0
     for r in checkers_of(result):
-        for w in r.anomalies.get("nonlinearizable", []):
-            out.append(linear_layout(w if isinstance(w, dict) else {"message": compact(w)}))
+        ws = r.anomalies.get("nonlinearizable", [])
+        total += int(r.counts.get("nonlinearizable", len(ws)))
+        for w in ws:
+            if len(out) < max_partitions:
+                out.append(linear_layout(w if isinstance(w, dict)
+                                         else {"message": compact(w)}))
+    if out:
+        out[-1]["more"] = total - len(out)
     return out

@@ -87,3 +87,15 @@ def test_the_checkers_own_explanation_is_drawn() -> None:
     for p in lay["points"]:
         assert bars[p["id"]]["x0"] <= p["x"] <= bars[p["id"]]["x1"]
     assert "state after: 3" in bars[lay["points"][-1]["id"]]["tip"]
+
+
+def test_many_illegal_partitions_are_capped() -> None:
+    from harness.checkers import CheckResult
+    from harness.report._linear import linear_sections
+
+    ws = [dict(LINEAR_WITNESS, partition=f"key {i}") for i in range(30)]
+    r = CheckResult("linearizable", valid=False, anomalies={"nonlinearizable": ws},
+                    classification={"nonlinearizable": "bad"}, counts={"nonlinearizable": 31})
+    out = linear_sections(r, max_partitions=8)
+    assert [p["partition"] for p in out] == [f"key {i}" for i in range(8)]
+    assert out[-1]["more"] == 23

@@ -92,7 +92,7 @@
   var charts = [];
   charts.push(new uPlot(thr, [xs, tl.ok, tl.fail, tl.info],
     document.getElementById("chart-throughput")));
-  var lat = common("Latency (ms, per bin of completions)", "ms");
+  var lat = common("Latency (ms, log scale, per bin of completions)", "ms");
   lat.scales.y = { distr: 3 };
   lat.series = [{ label: "t (s)" },
     { label: "p50", stroke: "#4c72b0", width: 1.5, spanGaps: false },
