@@ -17,7 +17,7 @@ from harness.history import History
 CHECKER = "log"
 
 
-def _stats(ix: LogIndex, unseen_by_key: dict[str, int]) -> dict[str, Any]:
+def _stats(ix: LogIndex, unseen_by_key: dict[str, int], opts: LogCheckOptions) -> dict[str, Any]:
     per_key: dict[str, Any] = {}
     for k in sorted(ix.keys, key=lambda s: (len(s), s)):
         ki = ix.keys[k]
@@ -30,7 +30,13 @@ def _stats(ix: LogIndex, unseen_by_key: dict[str, int]) -> dict[str, Any]:
             "unseen": unseen_by_key.get(k, 0),
         }
     by_f = {f: {t: n for t, n in c.items() if n} for f, c in sorted(ix.by_f.items())}
+    notes = []
+    if opts.sub_via == "assign" and by_f.get("subscribe", {}).get("ok"):
+        notes.append("the history has subscribe ops but the check assumed sub_via=assign: "
+                     "poll-skip and nonmonotonic-poll count as bad (pass sub_via=subscribe "
+                     "if consumers were rebalanced by a group)")
     return {
+        "notes": notes,
         "ops": len(ix.ops),
         "kafka_completions": ix.n_kafka_ops,
         "read_pairs": ix.n_read_pairs,
@@ -85,7 +91,7 @@ def _check(history: History, opts: LogCheckOptions) -> CheckResult:
     found["G0"] = _cycles.g0(ix, limit)
     found["G1c"] = _cycles.g1c(ix, limit)
 
-    result = CheckResult(checker=CHECKER, valid=True, stats=_stats(ix, unseen_by_key))
+    result = CheckResult(checker=CHECKER, valid=True, stats=_stats(ix, unseen_by_key, opts))
     allowed = opts.allowed_types()
     for t in ANOMALY_TYPES:
         fd = found[t]

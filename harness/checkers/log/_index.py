@@ -235,7 +235,7 @@ class LogIndex:
                     n_kafka += 1
                     val = op.value
                     if val is None:
-                        j = partner[p]
+                        j = partner[p] if p < len(partner) else -1
                         val = ops[j].value if j >= 0 else None
                         if val is None:
                             continue

@@ -115,3 +115,36 @@ def test_completion_without_value_uses_its_invocation() -> None:
     h = hist((0, "invoke", "send", [["send", "x", 1]]), (0, "fail", "send", None),
              (1, "ok", "poll", [["poll", {"x": [[0, 1]]}]]))
     assert "G1a" in check(h).anomalies
+
+
+def test_subscribe_ops_under_assign_get_a_note() -> None:
+    h = hist((0, "ok", "subscribe", ["x"]), (0, "ok", "send", [["send", "x", [0, 1]]]),
+             (1, "ok", "poll", [["poll", {"x": [[0, 1]]}]]))
+    assert "sub_via=assign" in check(h).stats["notes"][0]
+    assert check(h, LogCheckOptions(sub_via="subscribe")).stats["notes"] == []
+
+
+def test_unpaired_history_and_nemesis_ops() -> None:
+    from harness.history import History
+
+    ops = hist(("nemesis", "info", "start-partition", {"grudge": {}}),
+               (0, "ok", "send", [["send", "x", [0, 1]]]),
+               (0, "fail", "send", None),
+               (1, "ok", "poll", [["poll", {"x": [[0, 1]]}]])).ops
+    r = check(History(ops))  # no pairing: a completion without value is skipped
+    assert r.valid is True and r.anomalies == {}
+
+
+def test_check_restores_the_garbage_collector() -> None:
+    import gc
+
+    h = load(DATA / "G1c-bad.jsonl")
+    assert gc.isenabled()
+    check(h)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check(h)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
