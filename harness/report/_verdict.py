@@ -126,7 +126,9 @@ def verdict_rows(result: CheckResult | None, options: dict[str, Any]) -> list[Ve
     rows: list[VerdictRow] = []
     for r in checkers_of(result):
         word = verdict_word(r.valid)
-        note = r.error.splitlines()[0] if r.error else None
+        notes = r.stats.get("notes") if isinstance(r.stats.get("notes"), list) else []
+        parts = ([r.error.splitlines()[0]] if r.error else []) + [str(n) for n in notes]
+        note = "; ".join(parts) or None
         if not r.anomalies:
             rows.append(VerdictRow(r.checker, None, word, 0, None,
                                    "no anomaly found" if word == "pass" else "",

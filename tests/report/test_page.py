@@ -41,7 +41,7 @@ def test_valid_run(run_dir: Callable[[str], Path]) -> None:
     what = dom.by_id("what-was-tested").norm_text()
     assert "against reference (3 nodes, proxy backend)" in what
     assert "acks=all, replication factor 3, idempotence on" in what
-    assert "injected faults: partition, kill every 10 s" in what
+    assert "injected faults: partition, kill, pause every 10 s" in what
     tab = dom.by_id("settings")
     settings = {th.norm_text(): td.norm_text()
                 for th, td in zip(tab.find_all("th"), tab.find_all("td"), strict=True)}
@@ -75,7 +75,8 @@ def test_valid_run(run_dir: Callable[[str], Path]) -> None:
     assert figs[0].find_all("g", cls="cell")
     assert "None: every check passed." in dom.by_id("anomalies").norm_text()
     assert dom.by_id("replay-command").norm_text().startswith(
-        "logtrial run --target reference --nodes 3 --acks all --seed 1")
+        "logtrial run --target reference --nodes 3 --acks all --seed 1 --time-limit 60 "
+        "--nemesis partition,kill,pause")
     links = [a.attrs["href"] for a in dom.by_id("logs").find_all("a")]
     assert links == ["nodes/n1/broker.log", "nodes/n2/broker.log", "nodes/n3/broker.log"]
     assert all((d / link).is_file() for link in links)

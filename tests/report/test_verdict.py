@@ -56,3 +56,9 @@ def test_guarantee_table_covers_the_design_anomalies() -> None:
 def test_verdict_words() -> None:
     assert [verdict_word(v) for v in (True, False, "unknown", None)] == [
         "pass", "fail", "unknown", "unknown"]
+
+
+def test_checker_notes_are_shown() -> None:
+    r = CheckResult("log", valid=True, stats={"notes": ["assumed sub_via=assign"]})
+    [row] = verdict_rows(r, {})
+    assert row.note == "assumed sub_via=assign"
