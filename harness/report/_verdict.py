@@ -126,7 +126,8 @@ def verdict_rows(result: CheckResult | None, options: dict[str, Any]) -> list[Ve
     rows: list[VerdictRow] = []
     for r in checkers_of(result):
         word = verdict_word(r.valid)
-        notes = r.stats.get("notes") if isinstance(r.stats.get("notes"), list) else []
+        raw_notes = r.stats.get("notes")
+        notes: list[Any] = raw_notes if isinstance(raw_notes, list) else []
         parts = ([r.error.splitlines()[0]] if r.error else []) + [str(n) for n in notes]
         note = "; ".join(parts) or None
         if not r.anomalies:
