@@ -182,6 +182,16 @@ class ProxyHub:
 
     async def _serve(self, src: str, dst: str, upstream: tuple[str, int],
                      creader: asyncio.StreamReader, cwriter: asyncio.StreamWriter) -> None:
+        # Returns normally even when cancelled at close: asyncio's stream callback
+        # would log a cancelled connection task as an error.
+        try:
+            await self._serve_inner(src, dst, upstream, creader, cwriter)
+        except asyncio.CancelledError:
+            _abort(cwriter)
+
+    async def _serve_inner(self, src: str, dst: str, upstream: tuple[str, int],
+                           creader: asyncio.StreamReader,
+                           cwriter: asyncio.StreamWriter) -> None:
         try:
             ureader, uwriter = await asyncio.wait_for(asyncio.open_connection(*upstream), 5.0)
         except (TimeoutError, OSError):

@@ -59,7 +59,7 @@ def make_backend(name: str) -> Backend:
         if not ROOT:
             pytest.skip(NEEDS_ROOT)
         return NetnsBackend()
-    return ProxyBackend(rto_ms=500.0)
+    return ProxyBackend(rto_ms=1000.0)
 
 
 @pytest.fixture(params=["proxy", "netns"])
@@ -116,7 +116,7 @@ def received(c: Cluster, node: str) -> dict[str, float]:
 _counter = [0]
 
 
-def reaches(c: Cluster, src: str, dst: str, wait_s: float = 1.0) -> bool:
+def reaches(c: Cluster, src: str, dst: str, wait_s: float = 3.0) -> bool:
     """True if a TCP or UDP message from ``src`` arrives at ``dst`` within ``wait_s``."""
     _counter[0] += 1
     tag = f"r{_counter[0]}{src}{dst}"

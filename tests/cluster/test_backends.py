@@ -47,8 +47,8 @@ def test_majority_partition_isolates_the_minority_and_heals(make_cluster: MakeCl
     nem, rec = nemesis_for(c)
     fault = Partition(grudge=complete_grudge([["n1"], ["n2", "n3"]]))
     nem.start(fault)
-    assert not reaches(c, "n1", "n2")
-    assert not reaches(c, "n3", "n1")
+    assert not reaches(c, "n1", "n2", wait_s=1.0)
+    assert not reaches(c, "n3", "n1", wait_s=1.0)
     assert reaches(c, "n2", "n3")
     assert reaches(c, "n3", "n2")
     nem.stop(fault)
@@ -63,7 +63,7 @@ def test_one_way_partition_drops_one_direction_only(make_cluster: MakeCluster,
     c = make_cluster(backend_name, 2)
     nem, _ = nemesis_for(c)
     nem.start(Partition(grudge={"n1": ("n2",)}))  # n1 stops hearing n2
-    assert not reaches(c, "n2", "n1")
+    assert not reaches(c, "n2", "n1", wait_s=1.0)
     # One direction still carries messages: a datagram (netns) or a proxied stream.
     assert reaches(c, "n1", "n2")
     nem.heal()
@@ -78,18 +78,18 @@ def test_loss_drops_roughly_the_asked_share(make_cluster: MakeCluster,
     n = 300
     proto = "udp" if backend_name == "netns" else "tcp"
     sent = send(c, "n1", "n2", proto, "loss", n)
-    time.sleep(1.5)  # the proxy delivers a "lost" chunk after its 500 ms RTO
+    time.sleep(2.0)  # the proxy delivers a "lost" chunk after its 1 s RTO
     got = received(c, "n2")
     # lost: never arrived (netns) or arrived only after a retransmission timeout (proxy);
-    # unloaded delivery takes < 0.15 s here, a retransmitted chunk >= 0.5 s.
-    lost = sum(1 for t, ts in sent.items() if t not in got or got[t] - ts > 0.4)
+    # delivery takes < 0.15 s here (< 0.5 s under load), a retransmitted chunk >= 1 s.
+    lost = sum(1 for t, ts in sent.items() if t not in got or got[t] - ts > 0.7)
     share = lost / n
     assert 0.18 <= share <= 0.42, f"lost {share:.2f}, asked 0.30"
     nem.stop(Loss(probability=0.3, nodes=("n2",)))
     sent = send(c, "n1", "n2", proto, "noloss", 50)
     time.sleep(0.5)
     got = received(c, "n2")
-    assert all(t in got and got[t] - ts < 0.4 for t, ts in sent.items())
+    assert all(t in got and got[t] - ts < 0.7 for t, ts in sent.items())
     assert rec.fs() == ["start-loss", "stop-loss"]
 
 
@@ -153,7 +153,7 @@ def test_two_runs_at_once_do_not_interfere(make_cluster: MakeCluster, backend_na
     assert a.run_id != b.run_id
     nem, _ = nemesis_for(a)
     nem.start(Partition(grudge=complete_grudge([["n1"], ["n2"]])))
-    assert not reaches(a, "n1", "n2")
+    assert not reaches(a, "n1", "n2", wait_s=1.0)
     assert reaches(b, "n1", "n2")
     assert reaches(b, "n2", "n1")
     if backend_name == "netns":
