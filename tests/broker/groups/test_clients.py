@@ -1,0 +1,214 @@
+"""Real consumer groups (kafka-python and confluent-kafka) against a real broker process.
+
+Two consumers in one group get disjoint assignments covering every partition; when
+one leaves, the other gets everything and resumes from the committed offsets; after
+a SIGKILL and restart of the broker (fsync always), a third consumer of the group
+resumes from the committed offsets (it reads only what was produced after them).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer as CKConsumer
+from confluent_kafka import Producer as CKProducer
+from confluent_kafka import TopicPartition as CKTopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from ..conftest import BrokerProcess
+
+pytestmark = pytest.mark.slow
+
+CONFIG = {
+    "group.initial.rebalance.delay.ms": "0",
+    "group.min.session.timeout.ms": "1000",
+    "log.flush.policy": "always",
+}
+PARTITIONS = 4
+WAIT_S = 40.0
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = PARTITIONS) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        admin.close()
+
+
+def produce(bootstrap: str, topic: str, values: range) -> None:
+    """Keyed records spread over the partitions; acks=all."""
+    p = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for v in values:
+            p.send(topic, key=str(v).encode(), value=str(v).encode())
+        p.flush(timeout=20)
+    finally:
+        p.close()
+
+
+def wait_until(what: str, cond: Callable[[], bool], step: Callable[[], None]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        step()
+        if cond():
+            return
+    raise AssertionError(f"timed out after {WAIT_S}s waiting for {what}")
+
+
+# ----- kafka-python -------------------------------------------------------------------
+
+
+@contextmanager
+def kp_consumer(bootstrap: str, group: str, topic: str) -> Iterator[KafkaConsumer]:
+    c = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+        enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=500,
+        max_poll_records=5, request_timeout_ms=30000)
+    try:
+        yield c
+    finally:
+        c.close(autocommit=False)
+
+
+def kp_poll_commit(c: KafkaConsumer, seen: list[int]) -> None:
+    """One poll; record the values; commit what was consumed (commit-after-process)."""
+    batches = c.poll(timeout_ms=200)
+    got = [int(r.value) for recs in batches.values() for r in recs]
+    if got:
+        seen.extend(got)
+        c.commit()
+
+
+def test_kafka_python_group_assignment_rebalance_commits_and_restart(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory(CONFIG)
+    bs = broker.bootstrap
+    create_topic(bs, "kp")
+    produce(bs, "kp", range(0, 60))
+    all_parts = {TopicPartition("kp", p) for p in range(PARTITIONS)}
+    seen1: list[int] = []
+    seen2: list[int] = []
+    with kp_consumer(bs, "kpg", "kp") as c1, kp_consumer(bs, "kpg", "kp") as c2:
+        wait_until("c1 to own every partition", lambda: c1.assignment() == all_parts,
+                   lambda: kp_poll_commit(c1, seen1))
+
+        def both() -> None:
+            kp_poll_commit(c1, seen1)
+            kp_poll_commit(c2, seen2)
+
+        def disjoint_cover() -> bool:
+            a1, a2 = c1.assignment(), c2.assignment()
+            return bool(a1) and bool(a2) and not (a1 & a2) and (a1 | a2) == all_parts
+
+        wait_until("two disjoint assignments covering every partition", disjoint_cover, both)
+        wait_until("every record consumed",
+                   lambda: set(seen1) | set(seen2) >= set(range(60)), both)
+        assert not set(seen1) & set(seen2) - set(range(60))  # only known values
+        c2.close(autocommit=False)  # LeaveGroup: c1 gets everything back
+        wait_until("c1 to own every partition again", lambda: c1.assignment() == all_parts,
+                   lambda: kp_poll_commit(c1, seen1))
+        produce(bs, "kp", range(60, 80))
+        wait_until("the new records", lambda: set(seen1) >= set(range(60, 80)),
+                   lambda: kp_poll_commit(c1, seen1))
+        committed = {p.partition: c1.committed(p) for p in all_parts}
+        ends = c1.end_offsets(list(all_parts))
+        assert committed == {p.partition: ends[p] for p in all_parts}
+    produce(bs, "kp", range(80, 100))
+    broker.kill()  # SIGKILL: committed offsets must survive (fsync always)
+    broker.start()
+    seen3: list[int] = []
+    with kp_consumer(bs, "kpg", "kp") as c3:
+        wait_until("the records produced after the last commit",
+                   lambda: set(seen3) >= set(range(80, 100)),
+                   lambda: kp_poll_commit(c3, seen3))
+        time.sleep(0.5)
+        kp_poll_commit(c3, seen3)
+        assert sorted(seen3) == list(range(80, 100)), "resumed from the committed offsets"
+
+
+# ----- confluent-kafka ----------------------------------------------------------------
+
+
+@contextmanager
+def ck_consumer(bootstrap: str, group: str, topic: str) -> Iterator[Any]:
+    c = CKConsumer({
+        "bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+        "enable.auto.commit": False, "session.timeout.ms": 6000,
+        "heartbeat.interval.ms": 500, "topic.metadata.refresh.interval.ms": 1000,
+    })
+    c.subscribe([topic])
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def ck_poll_commit(c: Any, seen: list[int]) -> None:
+    msgs = c.consume(num_messages=10, timeout=0.2)
+    got = []
+    for m in msgs:
+        if m.error() is None:
+            got.append(int(m.value()))
+    if got:
+        seen.extend(got)
+        c.commit(asynchronous=False)
+
+
+def ck_parts(c: Any) -> set[int]:
+    return {tp.partition for tp in c.assignment()}
+
+
+def test_confluent_group_assignment_rebalance_commits_and_restart(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    broker = broker_factory(CONFIG)
+    bs = broker.bootstrap
+    create_topic(bs, "ck")
+    p = CKProducer({"bootstrap.servers": bs, "acks": "all", "enable.idempotence": True})
+    for v in range(60):
+        p.produce("ck", key=str(v).encode(), value=str(v).encode())
+    assert p.flush(20) == 0
+    everything = set(range(PARTITIONS))
+    seen1: list[int] = []
+    seen2: list[int] = []
+    with ck_consumer(bs, "ckg", "ck") as c1, ck_consumer(bs, "ckg", "ck") as c2:
+        def both() -> None:
+            ck_poll_commit(c1, seen1)
+            ck_poll_commit(c2, seen2)
+
+        def disjoint_cover() -> bool:
+            a1, a2 = ck_parts(c1), ck_parts(c2)
+            return bool(a1) and bool(a2) and not (a1 & a2) and (a1 | a2) == everything
+
+        wait_until("two disjoint assignments covering every partition", disjoint_cover, both)
+        wait_until("every record consumed",
+                   lambda: set(seen1) | set(seen2) >= set(range(60)), both)
+        c2.close()  # LeaveGroup
+        wait_until("c1 to own every partition", lambda: ck_parts(c1) == everything,
+                   lambda: ck_poll_commit(c1, seen1))
+        for v in range(60, 80):
+            p.produce("ck", key=str(v).encode(), value=str(v).encode())
+        assert p.flush(20) == 0
+        wait_until("the new records", lambda: set(seen1) >= set(range(60, 80)),
+                   lambda: ck_poll_commit(c1, seen1))
+        committed = c1.committed([CKTopicPartition("ck", i) for i in everything], timeout=10)
+        total = sum(tp.offset for tp in committed)
+        assert total == 80, f"committed offsets {[(t.partition, t.offset) for t in committed]}"
+    for v in range(80, 100):
+        p.produce("ck", key=str(v).encode(), value=str(v).encode())
+    assert p.flush(20) == 0
+    broker.kill()
+    broker.start()
+    seen3: list[int] = []
+    with ck_consumer(bs, "ckg", "ck") as c3:
+        wait_until("the records produced after the last commit",
+                   lambda: set(seen3) >= set(range(80, 100)),
+                   lambda: ck_poll_commit(c3, seen3))
+        time.sleep(0.5)
+        ck_poll_commit(c3, seen3)
+        assert sorted(seen3) == list(range(80, 100)), "resumed from the committed offsets"
