@@ -197,7 +197,6 @@ def search(ops: Sequence[Operation], model: Model, *,
     nxt[tail] = tail
     nxt[itail] = itail
     prv[ihead] = -1
-    req = [0 if op.ret is None else 1 for op in ops]
     ro = model.is_read_only
     obs = [op.ret is not None and ro is not None and bool(ro(op.input, op.output))
            for op in ops]

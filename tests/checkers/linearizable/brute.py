@@ -40,8 +40,8 @@ def brute_force(ops: Sequence[Operation], model: Model, *, limit: int = 5_000_00
         budget[0] -= 1
         if budget[0] < 0:
             raise RuntimeError("brute force budget exhausted")
-        min_ret = min(ops[j].ret for j in range(n)  # type: ignore[type-var]
-                      if not done >> j & 1 and ops[j].ret is not None)
+        min_ret = min(r for j in range(n)
+                      if not done >> j & 1 and (r := ops[j].ret) is not None)
         for i in range(n):
             if done >> i & 1 or ops[i].call > min_ret:
                 continue
