@@ -147,8 +147,9 @@ class _Progress:
 
 def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
     """Run ``opts`` to a verdict (see the module docstring)."""
-    from harness.runner._setup import build_cluster, build_nemesis
+    from harness.runner._setup import build_cluster, build_nemesis, faults_of
 
+    faults_of(opts)  # unknown nemesis names fail before anything is written
     con = console or Console(stderr=True)
     started = dt.datetime.now(dt.UTC)
     t_start = time.monotonic()
@@ -192,7 +193,7 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
                 return client_cls(copts, process)
 
             interp = Interpreter(rec, factory, opts.concurrency)
-            nemesis = build_nemesis(opts, cluster, rec)
+            nemesis = build_nemesis(opts, cluster, rec, topic=f"{prefix}{keys[0]}")
             gen = KafkaGenerator.start(KafkaWorkload(
                 keys=tuple(keys), rate=opts.rate,
                 sub_via="subscribe" if opts.sub_via == "subscribe" else "assign"), opts.seed)

@@ -1,63 +1,94 @@
-"""Turn `RunOptions` into a cluster and a nemesis (registries live in harness.cluster
-and harness.nemesis; this module only maps option names onto them)."""
+"""Turn `RunOptions` into a cluster and a running nemesis. The registries live in
+`harness.cluster` and `harness.nemesis`; this module only maps options onto them and
+runs the fault schedule on its own thread."""
 
 from __future__ import annotations
 
-import os
+import random
+import threading
 from pathlib import Path
 from typing import Any
 
-from harness.cluster._cluster import Cluster
+from harness.cluster import Cluster
+from harness.cluster import build_cluster as _build_cluster
 from harness.errors import UsageError
 from harness.runner._options import RunOptions
-from harness.workload import Recorder
+from harness.workload import Recorder, derive_seed
+
+
+def faults_of(opts: RunOptions) -> list[Any]:
+    from harness.nemesis import parse_nemesis
+
+    return parse_nemesis(",".join(opts.nemesis))
 
 
 def build_cluster(opts: RunOptions, run_dir: Path) -> Cluster:
-    from harness.cluster._netns import NetnsBackend
-    from harness.cluster._proxy import ProxyBackend
-    from harness.cluster.targets.external import ExternalTarget
-    from harness.cluster.targets.kafka import KafkaTarget
-    from harness.cluster.targets.reference import ReferenceTarget
-    from harness.cluster.targets.tansu import TansuTarget
-
     config: dict[str, str] = {}
-    target: Any
-    if opts.target == "reference":
-        if opts.bugs:
-            config["logtrial.bugs"] = ",".join(opts.bugs)
-        target = ReferenceTarget(config)
-    elif opts.target == "tansu":
-        target = TansuTarget()
-    elif opts.target == "kafka":
-        target = KafkaTarget()
-    else:
-        target = ExternalTarget(bootstrap=opts.bootstrap or "")
-    if not target.managed:
-        return Cluster(target, None, 0)
-    if opts.backend == "netns":
-        if os.geteuid() != 0:
-            raise UsageError("the netns backend needs root (or use --backend proxy)")
-        backend: Any = NetnsBackend()
-    else:
-        backend = ProxyBackend()
-    return Cluster(target, backend, opts.nodes, keep_logs=run_dir / "nodes")
+    if opts.bugs:
+        config["logtrial.bugs"] = ",".join(opts.bugs)
+    clock = any(f.kind == "clock" for f in faults_of(opts))
+    return _build_cluster(opts.target, backend=opts.backend, nodes=opts.nodes,
+                          bootstrap=opts.bootstrap, clock=clock, config=config,
+                          keep_logs=run_dir / "nodes")
 
 
-class NoNemesis:
-    """The nemesis of a run without faults."""
+class _HistoryRecorder:
+    """The nemesis's `Recorder`: its ops are info ops of process "nemesis"."""
+
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+
+    def record(self, f: str, value: Any) -> None:
+        self.rec.record("nemesis", "info", f, value)
+
+
+class NemesisDriver:
+    """Runs the fault schedule on a thread; `stop_and_heal` ends it and heals."""
+
+    def __init__(self, opts: RunOptions, cluster: Cluster, rec: Recorder,
+                 topic: str | None) -> None:
+        from harness.nemesis import Nemesis, default_schedule, leader_finder
+
+        self.faults = faults_of(opts)
+        rng = random.Random(derive_seed(opts.seed, "nemesis"))
+        leader_of = leader_finder(cluster, topic, 0) if topic else None
+        self.nemesis = Nemesis(cluster, _HistoryRecorder(rec), rng, leader_of=leader_of)
+        self.nemesis.check(self.faults)
+        self.schedule = default_schedule(self.faults, rng, opts.time_limit_s,
+                                         interval_s=opts.nemesis_interval_s,
+                                         jitter_s=opts.nemesis_interval_s / 4)
+        self._rec = rec
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self.nemesis.run(self.schedule, now_s=lambda: self._rec.now_ns() / 1e9,
+                             stop=self._stop)
+        except BaseException as e:  # reported by the run; the cluster still closes
+            self.error = e
 
     def start(self) -> None:
-        pass
+        if not self.faults:
+            return
+        self._thread = threading.Thread(target=self._run, name="logtrial-nemesis",
+                                        daemon=True)
+        self._thread.start()
 
     def stop_and_heal(self) -> None:
-        pass
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        elif self.faults:
+            self.nemesis.heal()
 
     def active(self) -> list[str]:
-        return []
+        return [a.fault.kind for a in list(self.nemesis.active)]
 
 
-def build_nemesis(opts: RunOptions, cluster: Cluster, rec: Recorder) -> Any:
-    if not opts.nemesis:
-        return NoNemesis()
-    raise UsageError("nemesis support in `logtrial run` is not wired yet")
+def build_nemesis(opts: RunOptions, cluster: Cluster, rec: Recorder,
+                  topic: str | None = None) -> NemesisDriver:
+    if opts.nemesis and not cluster.target.managed:
+        raise UsageError("the external target takes no faults (drop --nemesis)")
+    return NemesisDriver(opts, cluster, rec, topic)
