@@ -11,7 +11,8 @@ Public surface:
 - schedules (pure generators of `Step`): `interval`, `mix`, `explicit`,
   `with_final_heal`, `default_schedule`.
 - `Nemesis(cluster, recorder, rng)` with `check`, `start`, `stop`, `heal`, `run`;
-  `Recorder` protocol (``record(f, value)``) and `ListRecorder`.
+  `Recorder` protocol (``record(f, value)``) and `ListRecorder`;
+  `leader_finder(cluster, topic, partition)` gives ``leader_of`` from Metadata.
 """
 
 from harness.nemesis._faults import (
@@ -45,6 +46,7 @@ from harness.nemesis._grudge import (
     one_way,
     to_data,
 )
+from harness.nemesis._leader import leader_finder, metadata_leader
 from harness.nemesis._nemesis import ListRecorder, Nemesis, Recorder
 from harness.nemesis._schedule import (
     Step,
@@ -60,6 +62,6 @@ __all__ = [
     "Kill", "ListRecorder", "Loss", "Nemesis", "Partition", "Pause", "Recorder", "Reset",
     "Slow", "Step", "bridge", "check_grudge", "complete_grudge", "default_schedule",
     "explicit", "get_fault", "grudge_for", "interval", "is_symmetric", "isolate",
-    "majorities_ring", "majority", "mix", "one", "one_way", "parse_nemesis", "to_data",
-    "with_final_heal",
+    "leader_finder", "majorities_ring", "majority", "metadata_leader", "mix", "one",
+    "one_way", "parse_nemesis", "to_data", "with_final_heal",
 ]

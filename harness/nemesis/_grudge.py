@@ -94,7 +94,7 @@ def bridge(nodes: Sequence[str], rng: random.Random) -> Grudge:
 
 
 def isolate(nodes: Sequence[str], node: str) -> Grudge:
-    ns = _check(nodes, 2, "isolating")
+    ns = _check(nodes, 2, "leader (isolate)")
     if node not in ns:
         raise UsageError(f"cannot isolate {node!r}: not one of {ns}")
     return complete_grudge([[node], [n for n in ns if n != node]])

@@ -178,7 +178,11 @@ class Nemesis:
             if fault.grudge is not None:
                 g = _grudge.check_grudge(fault.grudge, nodes)
             else:
-                leader = self.leader_of() if fault.topology == "leader" and self.leader_of else None
+                leader = None
+                if fault.topology == "leader" and self.leader_of is not None:
+                    leader = self.leader_of()
+                    if leader is None:
+                        raise UsageError("no leader is known (no node answered Metadata)")
                 g = _grudge.grudge_for(fault.topology, nodes, self.rng, leader)
             act = _Active(fault, {"kind": "partition", "topology": fault.topology,
                                   "grudge": _grudge.to_data(g)}, grudge=g)

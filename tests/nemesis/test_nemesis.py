@@ -223,3 +223,22 @@ def test_loss_on_all_nodes_and_stop(make_cluster: MakeCluster) -> None:
     assert v == {"kind": "loss", "nodes": ["n1", "n2"], "probability": 0.5}
     assert nem.stop(Loss(probability=0.5)) is not None
     assert nem.stop(Loss(probability=0.5)) is None
+
+
+def test_metadata_leader_is_the_brokers_own_view(make_cluster: MakeCluster) -> None:
+    from kafka import KafkaProducer
+
+    from harness.cluster import ReferenceTarget, TansuTarget
+    from harness.nemesis import leader_finder, metadata_leader
+    c = make_cluster("proxy", 1, target=ReferenceTarget())
+    assert metadata_leader(c) == "n1"  # the controller
+    p = KafkaProducer(bootstrap_servers=c.bootstrap_servers())
+    p.send("led", b"x", partition=0).get(timeout=10)
+    p.close()
+    assert metadata_leader(c, "led", 0) == "n1"
+    rec = ListRecorder(now_ns=time.monotonic_ns)
+    nem = Nemesis(c, rec, random.Random(0), leader_of=leader_finder(c, "led", 0))
+    v = nem.start(Partition(topology="leader"))
+    assert "a leader (isolate) partition needs at least 2 nodes, got 1" in v["error"]
+    t = make_cluster("proxy", 1, target=TansuTarget())
+    assert metadata_leader(t) is None  # tansu calls itself node 111: not one of ours
