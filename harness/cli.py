@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 import click
 
@@ -130,7 +130,8 @@ def _check_log(path: Path, fmt: str | None, allow: tuple[str, ...], sub_via: str
         fail(f"unknown anomaly type(s) for --allow: {', '.join(unknown)} "
              f"(expected some of: {', '.join(ANOMALY_TYPES)})")
     opts = run.get("options", {}) if isinstance(run.get("options"), dict) else {}
-    sub = sub_via or str(opts.get("sub_via", "assign"))
+    sub: Literal["assign", "subscribe"] = (
+        "subscribe" if (sub_via or opts.get("sub_via")) == "subscribe" else "assign")
     ack = acks or str(opts.get("acks", "all"))
     history = load(path, fmt)
     return check(history, LogCheckOptions(sub_via=sub, acks=ack,
@@ -211,9 +212,43 @@ def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | No
     click.echo(f"run directory: {outcome.run_dir}")
     if outcome.report is not None:
         click.echo(f"report: {outcome.report}")
+        try:
+            from harness.report import write_index
+
+            click.echo(f"index: {write_index(Path(report_dir))}")
+        except LogtrialError as e:
+            click.echo(f"index not written: {e}", err=True)
     if outcome.result.valid is not True:
         click.echo(f"replay: {opts.replay_command()}")
     sys.exit(exit_code(outcome.result.valid))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--index", is_flag=True, help="Also write index.html over all runs.")
+@click.option("--reports-root", type=click.Path(path_type=Path), default=None,
+              help="Folder of run directories for the index (default: their parent).")
+def report(run_dirs: tuple[Path, ...], index: bool, reports_root: Path | None) -> None:
+    """Regenerate the HTML report and JUnit XML of RUN_DIRS (and the index)."""
+    from harness.report import regenerate
+
+    try:
+        paths = regenerate(list(run_dirs), index=index, reports_root=reports_root)
+    except LogtrialError as e:
+        fail(str(e))
+    for p in paths:
+        click.echo(str(p))
+
+
+@cli.command()
+def cleanup() -> None:
+    """Reap what dead runs left behind (processes, namespaces, veths, iptables, temp
+    dirs), by their run-id prefix only; live runs are left alone."""
+    from harness.cluster import cleanup_stale_runs
+
+    rep = cleanup_stale_runs()
+    click.echo(str(rep))
+    sys.exit(1 if rep.errors else 0)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
