@@ -53,7 +53,9 @@ from reference_broker.protocol.handlers import (
 log = logging.getLogger(__name__)
 
 GROUP_TYPE = "classic"
-_AUTHORIZED_OPS_UNSET = -2147483648
+# kafka-python models AuthorizedOperations as a set of operations; None encodes
+# Kafka's "not requested" value (INT32_MIN).
+_AUTHORIZED_OPS_UNSET = None
 
 
 def group_config(ctx: BrokerContext) -> GroupConfig:
