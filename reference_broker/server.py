@@ -1,18 +1,27 @@
-"""The asyncio driver: listener, one task per connection, housekeeping, shutdown.
+"""The asyncio driver: listener, connections, group commit, housekeeping, shutdown.
 
-Per connection the server reads `int32 size` first and refuses (closes) a size below a
-header or above `socket.request.max.bytes` BEFORE reading the body, so a lying length
-costs nothing. Requests are handled one at a time in arrival order (Kafka mutes a
-channel the same way), so pipelined requests are answered in order and an idempotent
-producer's in-flight batches are appended in the order sent; later frames wait in the
-socket buffer. A frame that cannot be parsed, an unknown API key or an unsupported
-version closes the connection, as Kafka does; ApiVersions is the exception: a version
-we lack gets the v0-format UNSUPPORTED_VERSION answer listing our ranges. A handler
-that raises is a broker bug: it is logged with its traceback and only that connection
-is closed. Other connections never wait on one another except through the event loop.
+Each connection is an `asyncio.Protocol` that cuts the byte stream into frames and a
+task that handles them. The frame size (`int32` prefix) is checked as soon as its four
+bytes arrive: below a header or above `socket.request.max.bytes` closes the
+connection BEFORE any of the body is buffered, so a lying length costs nothing. Frames
+that arrive while earlier ones are handled wait in a bounded queue (reading pauses
+above `MAX_QUEUED_BYTES`).
 
-Housekeeping every 100 ms: the group coordinator's `tick`, interval fsyncs, and the
-retention pass every `log.retention.check.interval.ms`.
+Requests are handled one at a time in arrival order (Kafka mutes a channel the same
+way), so pipelined requests are answered in order and an idempotent producer's
+in-flight batches are appended in the order sent. Group commit: before any answer
+goes out, every partition written under flush.policy=always is fsynced once
+(`TopicStore.sync_dirty`); answers to consecutive Produce requests are held while more
+Produce requests are already queued (up to `MAX_HELD`), so they share that fsync.
+
+A frame that cannot be parsed, an unknown API key or an unsupported version closes the
+connection, as Kafka does; ApiVersions is the exception: a version we lack gets the
+v0-format UNSUPPORTED_VERSION answer listing our ranges. A handler that raises is a
+broker bug: it is logged with its traceback and only that connection is closed.
+
+Housekeeping every 100 ms: the group coordinator's `tick`, pending fsyncs (acks=0
+appends), interval fsyncs, and the retention pass every
+`log.retention.check.interval.ms`.
 """
 
 from __future__ import annotations
@@ -21,7 +30,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections import deque
+from typing import Any, cast
 
 from reference_broker.protocol import codec
 from reference_broker.protocol.handlers import (
@@ -35,11 +45,124 @@ from reference_broker.protocol.handlers.core import api_version_table, served_ra
 log = logging.getLogger(__name__)
 
 TICK_S = 0.1
+MIN_FRAME = 10  # api key, version, correlation id, client id length
+MAX_QUEUED_BYTES = 32 << 20
+MAX_HELD = 16
 _WRITE_HIGH_WATER = 4 << 20
+_PRODUCE_PREFIX = ApiKey.PRODUCE.to_bytes(2, "big")
 
 
 def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class _Connection(asyncio.Protocol):
+    """Byte stream -> queue of frames; flow control both ways."""
+
+    def __init__(self, server: BrokerServer) -> None:
+        self.server = server
+        self.max_frame = server.max_frame
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.buf = bytearray()
+        self.frames: deque[bytes] = deque()
+        self.queued_bytes = 0
+        self.reading_paused = False
+        self.closed = False
+        self._wakeup: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.task = asyncio.get_running_loop().create_task(self.server._handle(self))
+        self.server._conns.add(self.task)
+        self.task.add_done_callback(self.server._conns.discard)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        buf = self.buf
+        buf += data
+        start = 0
+        n = len(buf)
+        while n - start >= 4:
+            size = int.from_bytes(buf[start:start + 4], "big", signed=True)
+            if size < MIN_FRAME or size > self.max_frame:
+                log.info("%s: frame size %d outside [%d, socket.request.max.bytes=%d]; "
+                         "closing", self.peer, size, MIN_FRAME, self.max_frame)
+                self.close()
+                return
+            end = start + 4 + size
+            if end > n:
+                break
+            self.frames.append(bytes(buf[start + 4:end]))
+            self.queued_bytes += size
+            start = end
+        if start:
+            del buf[:start]
+            self._wake()
+        if self.queued_bytes + len(buf) > MAX_QUEUED_BYTES and not self.reading_paused:
+            self.reading_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        self.closed = True
+        self._wake()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        if self._writable is None or self._writable.done():
+            self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    # -- used by the handling task ---------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def wait_for_frames(self) -> None:
+        self._wakeup = asyncio.get_running_loop().create_future()
+        await self._wakeup
+
+    def pop(self) -> bytes:
+        frame = self.frames.popleft()
+        self.queued_bytes -= len(frame)
+        if self.reading_paused and self.queued_bytes + len(self.buf) < MAX_QUEUED_BYTES // 2:
+            self.reading_paused = False
+            assert self.transport is not None
+            self.transport.resume_reading()
+        return frame
+
+    async def write(self, data: bytes | bytearray) -> None:
+        if self.closed or self.transport is None:
+            return
+        self.transport.write(data)
+        if self._writable is not None and not self._writable.done():
+            await self._writable
+
+    def close(self) -> None:
+        self.closed = True
+        self.frames.clear()
+        self.buf.clear()
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
 
 
 class BrokerServer:
@@ -50,13 +173,14 @@ class BrokerServer:
         self.registry = registry
         self.max_frame = ctx.config.socket_request_max_bytes
         self._server: asyncio.AbstractServer | None = None
-        self._conns: set[asyncio.Task[Any]] = set()
+        self._conns: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self._versions_table = api_version_table()
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
-        self._server = await asyncio.start_server(self._accept, host, port,
-                                                  reuse_address=True, limit=1 << 20)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port,
+                                                reuse_address=True)
         sock = self._server.sockets[0].getsockname()
         self._housekeeping = asyncio.create_task(self._housekeep(), name="housekeeping")
         return str(sock[0]), int(sock[1])
@@ -76,80 +200,83 @@ class BrokerServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=2)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._conns.add(task)
+    async def _handle(self, conn: _Connection) -> None:
+        held: list[bytes | bytearray] = []
         try:
-            await self._serve(reader, writer)
-        finally:
-            self._conns.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername)
-        ctx = self.ctx
-        handlers = self.registry.handlers
-        max_frame = self.max_frame
-        transport = writer.transport
-        while True:
-            try:
-                head = await reader.readexactly(4)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
-            size = int.from_bytes(head, "big", signed=True)
-            if size < 10 or size > max_frame:
-                log.info("%s: frame size %d outside [10, socket.request.max.bytes=%d]; "
-                         "closing", peer, size, max_frame)
-                return
-            try:
-                frame = await reader.readexactly(size)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
-            try:
-                api_key, api_version, correlation_id = codec.peek_header(frame)
-                entry = handlers.get(api_key)
-                rng = served_range(api_key)
-                if entry is None or rng is None:
-                    log.info("%s: unknown api key %d; closing", peer, api_key)
-                    return
-                if not rng[0] <= api_version <= rng[1]:
-                    if api_key == ApiKey.API_VERSIONS:
-                        writer.write(codec.api_versions_unsupported(correlation_id,
-                                                                    self._versions_table))
-                        continue
-                    log.info("%s: api key %d version %d not served (%d-%d); closing",
-                             peer, api_key, api_version, rng[0], rng[1])
-                    return
-                header, body_offset = codec.parse_header(frame, peer)
-                request = codec.decode_request(header, frame, body_offset)
-            except codec.FrameError as exc:
-                log.info("%s: bad request: %s; closing", peer, exc)
-                return
-            del frame
-            try:
-                response = await entry.fn(ctx, header, request)
-                if response is None:
+            while True:
+                if not conn.frames:
+                    await self._release(conn, held)
+                    if conn.closed:
+                        return
+                    await conn.wait_for_frames()
                     continue
-                out = codec.encode_response(header, response)
-            except asyncio.CancelledError:
-                raise
-            except CloseConnection as exc:
-                log.info("%s: closing: %s", peer, exc)
-                return
-            except Exception:
-                log.exception("%s: handler of api key %d v%d failed; closing the connection",
-                              peer, api_key, api_version)
-                return
-            writer.write(out)
-            if transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
-                try:
-                    await writer.drain()
-                except ConnectionError:
+                if held and not conn.frames[0].startswith(_PRODUCE_PREFIX):
+                    await self._release(conn, held)
+                out = await self._serve_one(conn, conn.pop())
+                if out is None:
+                    continue
+                if out is _CLOSE:
+                    await self._release(conn, held)
+                    conn.close()
                     return
+                assert isinstance(out, bytes | bytearray)
+                held.append(out)
+                if (len(held) >= MAX_HELD or not conn.frames
+                        or not conn.frames[0].startswith(_PRODUCE_PREFIX)):
+                    await self._release(conn, held)
+        except asyncio.CancelledError:
+            conn.close()
+            raise
+        except Exception:
+            log.exception("%s: connection failed", conn.peer)
+            conn.close()
+
+    async def _release(self, conn: _Connection, held: list[bytes | bytearray]) -> None:
+        """Make every append durable (group commit), then send the held answers."""
+        topics = self.ctx.topics
+        if topics.dirty:
+            topics.sync_dirty(self.ctx.now_ms())
+        for out in held:
+            await conn.write(out)
+        held.clear()
+
+    async def _serve_one(self, conn: _Connection, frame: bytes) -> Any:
+        """The encoded answer to one frame, None for no answer, or _CLOSE."""
+        peer = conn.peer
+        try:
+            api_key, api_version, correlation_id = codec.peek_header(frame)
+            entry = self.registry.handlers.get(api_key)
+            rng = served_range(api_key)
+            if entry is None or rng is None:
+                log.info("%s: unknown api key %d; closing", peer, api_key)
+                return _CLOSE
+            if not rng[0] <= api_version <= rng[1]:
+                if api_key == ApiKey.API_VERSIONS:
+                    return codec.api_versions_unsupported(correlation_id,
+                                                          self._versions_table)
+                log.info("%s: api key %d version %d not served (%d-%d); closing",
+                         peer, api_key, api_version, rng[0], rng[1])
+                return _CLOSE
+            header, body_offset = codec.parse_header(frame, peer)
+            request = codec.decode_request(header, frame, body_offset)
+        except codec.FrameError as exc:
+            log.info("%s: bad request: %s; closing", peer, exc)
+            return _CLOSE
+        del frame
+        try:
+            response = await entry.fn(self.ctx, header, request)
+            if response is None:
+                return None
+            return codec.encode_response(header, response)
+        except asyncio.CancelledError:
+            raise
+        except CloseConnection as exc:
+            log.info("%s: closing: %s", peer, exc)
+            return _CLOSE
+        except Exception:
+            log.exception("%s: handler of api key %d v%d failed; closing the connection",
+                          peer, api_key, api_version)
+            return _CLOSE
 
     async def _housekeep(self) -> None:
         ctx = self.ctx
@@ -158,6 +285,8 @@ class BrokerServer:
             await asyncio.sleep(TICK_S)
             now = ctx.now_ms()
             try:
+                if ctx.topics.dirty:
+                    ctx.topics.sync_dirty(now)
                 if ctx.groups is not None:
                     ctx.groups.tick(now)
                 ctx.topics.maybe_flush(now)
@@ -170,3 +299,6 @@ class BrokerServer:
                 raise
             except Exception:
                 log.exception("housekeeping failed")
+
+
+_CLOSE: Any = object()

@@ -24,7 +24,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,13 +56,20 @@ def topic_name_error(name: str | None) -> str | None:
 
 
 def log_config(cfg: TopicConfig, broker: BrokerConfig) -> LogConfig:
-    """STORAGE's LogConfig for a topic's effective settings."""
+    """STORAGE's LogConfig for a topic's effective settings.
+
+    flush.policy=always is implemented here, not by the log, as a group commit: the
+    log runs with `interval` (so rolled segments are synced) and the broker fsyncs
+    each written partition once before it sends any answer (`TopicStore.sync_dirty`),
+    so pipelined produce requests share one fsync.
+    """
+    flush = "interval" if cfg.flush_policy == "always" else cfg.flush_policy
     return LogConfig(
         segment_bytes=cfg.segment_bytes,
         roll_ms=cfg.segment_ms,
         retention_ms=cfg.retention_ms,
         retention_bytes=cfg.retention_bytes,
-        flush=cfg.flush_policy,  # type: ignore[arg-type]
+        flush=flush,  # type: ignore[arg-type]
         flush_interval_ms=cfg.flush_ms,
         index_interval_bytes=broker.index_interval_bytes,
     )
@@ -77,15 +84,25 @@ class AppendResult:
 
 
 class Partition:
-    """One partition: log, high watermark, producer state, waiting fetches."""
+    """One partition: log, high watermark, producer state, waiting fetches.
 
-    __slots__ = ("_waiters", "config", "index", "log", "producers", "topic")
+    Under flush.policy=always the high watermark is the log end at the last fsync
+    (`sync`), so no consumer ever sees a record a machine crash could take back;
+    otherwise it is the log end.
+    """
 
-    def __init__(self, topic: str, index: int, plog: PartitionLog, config: TopicConfig) -> None:
+    __slots__ = ("_durable_end", "_on_dirty", "_waiters", "config", "index", "log",
+                 "producers", "sync_always", "topic")
+
+    def __init__(self, topic: str, index: int, plog: PartitionLog, config: TopicConfig,
+                 on_dirty: Callable[[Partition], None] | None = None) -> None:
         self.topic = topic
         self.index = index
         self.log = plog
         self.config = config
+        self.sync_always = config.flush_policy == "always"
+        self._durable_end = int(plog.log_end_offset)
+        self._on_dirty = on_dirty
         self.producers = ProducerStateTable()
         self._waiters: list[asyncio.Future[None]] = []
         self._rebuild_producers()
@@ -104,9 +121,35 @@ class Partition:
 
     @property
     def high_watermark(self) -> int:
-        # One node: every appended (and, with flush.policy=always, synced) record is
+        # One node: every appended (with flush.policy=always: synced) record is
         # committed. The replicated broker will use Raft's commit index here.
+        if self.sync_always:
+            return self._durable_end
         return int(self.log.log_end_offset)
+
+    def _appended(self) -> None:
+        if self.sync_always:
+            if self._on_dirty is not None:
+                self._on_dirty(self)
+            else:
+                self.sync()
+        else:
+            self.notify()
+
+    def sync(self, now_ms: int | None = None) -> None:
+        """fsync what was appended since the last sync; the high watermark follows."""
+        end = int(self.log.log_end_offset)
+        if end > self._durable_end or not self.sync_always:
+            self.log.flush(now_ms)
+            self._durable_end = end
+            self.notify()
+
+    def set_config(self, config: TopicConfig) -> None:
+        if self.sync_always and config.flush_policy != "always":
+            self.sync()
+        self.config = config
+        self.sync_always = config.flush_policy == "always"
+        self._durable_end = int(self.log.log_end_offset)
 
     @property
     def last_stable_offset(self) -> int:
@@ -149,7 +192,7 @@ class Partition:
             self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
                                   h.last_sequence, info.base_offset, info.last_offset,
                                   h.max_timestamp)
-            self.notify()
+            self._appended()
             return AppendResult(errors.NONE, info.base_offset, self.log_start_offset)
         return self._append_many(data, headers, now_ms)
 
@@ -180,7 +223,7 @@ class Partition:
                                   h.last_sequence, off, off + h.last_offset_delta,
                                   h.max_timestamp)
             off += h.last_offset_delta + 1
-        self.notify()
+        self._appended()
         return AppendResult(errors.NONE, info.base_offset, self.log_start_offset)
 
     def read(self, offset: int, max_bytes: int, max_offset: int) -> bytes:
@@ -224,6 +267,7 @@ class TopicStore:
         self._by_id: dict[uuid.UUID, Topic] = {}
         self._next_pid = 0
         self._pid_limit = 0
+        self.dirty: set[Partition] = set()
 
     # -- lifetime --------------------------------------------------------------------
 
@@ -240,13 +284,23 @@ class TopicStore:
             for i in range(int(t["partitions"])):
                 plog = PartitionLog.open(data_dir / f"{name}-{i}", log_config(tcfg, config),
                                          now_ms)
-                topic.partitions.append(Partition(name, i, plog, tcfg))
+                topic.partitions.append(Partition(name, i, plog, tcfg, store.dirty.add))
             store._add(topic)
         pids = store._read_json("producer-ids.json") or {}
         store._next_pid = store._pid_limit = int(pids.get("next_block", 0))
         return store
 
+    def sync_dirty(self, now_ms: int | None = None) -> None:
+        """fsync every flush.policy=always partition written since its last sync.
+
+        The server calls this before it sends any answer, so an acknowledgement never
+        precedes the fsync of what it acknowledges, and appends made meanwhile by
+        pipelined requests share the fsync (group commit)."""
+        while self.dirty:
+            self.dirty.pop().sync(now_ms)
+
     def close(self) -> None:
+        self.sync_dirty()
         for topic in self._topics.values():
             for p in topic.partitions:
                 p.notify()
@@ -326,7 +380,7 @@ class TopicStore:
             if d.exists():  # leftover of a crash before topics.json was written
                 shutil.rmtree(d)
             plog = PartitionLog.open(d, log_config(tcfg, self.config), now_ms)
-            topic.partitions.append(Partition(name, i, plog, tcfg))
+            topic.partitions.append(Partition(name, i, plog, tcfg, self.dirty.add))
         self._add(topic)
         self._persist()
         log.info("created topic %s (%d partitions, configs %s)", name, num_partitions,
@@ -342,13 +396,14 @@ class TopicStore:
             if d.exists():
                 shutil.rmtree(d)
             plog = PartitionLog.open(d, log_config(tcfg, self.config), now_ms)
-            topic.partitions.append(Partition(name, i, plog, tcfg))
+            topic.partitions.append(Partition(name, i, plog, tcfg, self.dirty.add))
         self._persist()
         log.info("topic %s now has %d partitions", name, count)
 
     def delete(self, name: str) -> None:
         topic = self._topics.pop(name)
         self._by_id.pop(topic.topic_id, None)
+        self.dirty.difference_update(topic.partitions)
         self._persist()
         for p in topic.partitions:
             p.notify()
@@ -369,8 +424,8 @@ class TopicStore:
         tcfg = self.config.topic_config(topic.configs)
         lcfg = log_config(tcfg, self.config)
         for p in topic.partitions:
-            p.config = tcfg
             p.log.reconfigure(lcfg)
+            p.set_config(tcfg)
         self._persist()
         log.info("topic %s configs now %s", name, topic.configs)
 

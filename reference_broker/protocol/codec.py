@@ -147,17 +147,61 @@ def parse_header(frame: bytes, peer: str = "") -> tuple[RequestHeader, int]:
 
 
 def decode_request(header: RequestHeader, frame: bytes, body_offset: int) -> Any:
-    """Decode the body with kafka-python; any failure becomes FrameError."""
+    """Decode the body with kafka-python; any failure becomes FrameError.
+
+    kafka-python decodes a null (length -1, or compact 0) array or string as None even
+    where the schema does not allow null; Kafka rejects such a request, and so do we
+    (`_check_nulls`), so handlers may rely on non-nullable fields being present.
+    """
     cls = REQUEST_CLASSES[header.api_key]
+    version = header.api_version
     try:
-        return cls.decode(memoryview(frame)[body_offset:], version=header.api_version)
-    except FrameError:
-        raise
+        request = cls.decode(memoryview(frame)[body_offset:], version=version)
     except MemoryError:
         raise FrameError("body asks for absurd allocation") from None
     except Exception as exc:
-        raise FrameError(f"cannot decode {cls.__name__} v{header.api_version}: "
+        raise FrameError(f"cannot decode {cls.__name__} v{version}: "
                          f"{type(exc).__name__}: {exc}") from None
+    key = (header.api_key, version)
+    plan = _NULL_PLANS.get(key)
+    if plan is None:
+        plan = _NULL_PLANS[key] = _null_plan(cls.fields, version)
+    _check_nulls(request, plan, cls.__name__)
+    return request
+
+
+# (field name, may be null, sub-plan for struct / struct array elements, is array)
+_Plan = list[tuple[str, bool, "_Plan | None", bool]]
+_NULL_PLANS: dict[tuple[int, int], _Plan] = {}
+
+
+def _null_plan(fields: Any, version: int) -> _Plan:
+    plan: _Plan = []
+    for name, f in fields.items():
+        if not f.for_version_q(version) or f.tagged_field_q(version):
+            continue
+        if f.type_str == "uuid":
+            continue  # the zero uuid decodes as None
+        sub = None
+        if f.is_struct() or f.is_struct_array():
+            sub = _null_plan(f.fields, version)
+        plan.append((name, bool(f.nullable_for_version_q(version)), sub,
+                     bool(f.is_struct_array())))
+    return plan
+
+
+def _check_nulls(obj: Any, plan: _Plan, where: str) -> None:
+    for name, nullable, sub, is_array in plan:
+        value = getattr(obj, name)
+        if value is None:
+            if not nullable:
+                raise FrameError(f"{where}.{name} is null but the schema forbids it")
+        elif sub is not None:
+            if is_array:
+                for item in value:
+                    _check_nulls(item, sub, f"{where}.{name}[]")
+            else:
+                _check_nulls(value, sub, f"{where}.{name}")
 
 
 def encode_response(header: RequestHeader, response: Any) -> bytes | bytearray:
