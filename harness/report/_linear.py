@@ -42,7 +42,8 @@ def _is_int(x: Any) -> bool:
 
 
 def _valid_op(o: Any) -> bool:
-    return (isinstance(o, dict) and "id" in o and "client" in o and _is_int(o.get("call_ns"))
+    return (isinstance(o, dict) and isinstance(o.get("id"), (int, str))
+            and isinstance(o.get("client"), (int, str)) and _is_int(o.get("call_ns"))
             and (o.get("return_ns") is None or _is_int(o.get("return_ns"))))
 
 
@@ -115,7 +116,9 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
     message = str(w.get("message", "")) or None
     ops_in = w.get("ops")
     if not isinstance(ops_in, list) or not ops_in or not all(_valid_op(o) for o in ops_in):
+        model = w.get("model")
         return {"partition": name, "message": message, "drawable": False,
+                "model": None if model is None else str(model), "state": None,
                 "raw": compact(w, 4000)}
     failing = {o for o in w.get("failing", []) if o is not None}
     order: list[Any] = []
@@ -126,7 +129,13 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
                      key=lambda o: o["linearized_at"])
         order = [o["id"] for o in lin]
     pos_of = {oid: i for i, oid in enumerate(order)}
-    ops = list(ops_in)
+    ops = []
+    seen_ids: set[Any] = set()
+    for o in ops_in:  # ids name ops: a repeated id is a malformed witness, keep the first
+        key = compact(o["id"])
+        if key not in seen_ids:
+            seen_ids.add(key)
+            ops.append(o)
     dropped = 0
     if len(ops) > max_ops:
         fail_calls = [o["call_ns"] for o in ops if o["id"] in failing]
@@ -138,7 +147,7 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
     t0 = min(o["call_ns"] for o in ops)
     t_end = max(max(o["call_ns"], o["return_ns"] or 0) for o in ops)
     span = max(t_end - t0, 1)
-    t1 = t_end + span // 10  # room for ops that never returned
+    t1 = t_end + max(1, span // 10)  # room for ops that never returned
     plot_w = width - label_w - 10
 
     def x(t: int) -> float:
