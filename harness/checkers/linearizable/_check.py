@@ -17,8 +17,8 @@ from harness.history import History
 CHECKER = "linearizable"
 ANOMALY = "nonlinearizable"
 #: Default memo entries per partition (each ~100 bytes + n/8 for the bitset + the
-#: state; about 0.5 KB for Porcupine's kv histories, so ~500 MB at worst).
-DEFAULT_MEMORY_CAP = 1_000_000
+#: state; about 0.5 KB for Porcupine's kv histories, so ~250 MB at worst).
+DEFAULT_MEMORY_CAP = 500_000
 
 
 def check_operations(ops: Sequence[Operation], model: str | Model, *,

@@ -145,6 +145,13 @@ class Model:
     #: ``compile_step(input, output)`` returns ``f(state) -> next state | ILLEGAL``
     #: equal to ``step``. The search calls it once per operation.
     compile_step: Callable[[Any, Any], Callable[[Any], Any]] | None = None
+    #: Optional pruning hook: ``dead_end(ops)`` (the partition's operations) returns
+    #: None or ``f(i, state, done)``, True only if read-only operation ``ops[i]``,
+    #: illegal in ``state``, can never become legal whatever operations outside the
+    #: bitset ``done`` run next (e.g. an append-only value no longer a prefix of what
+    #: a pending get read). The search then abandons the configuration at once.
+    dead_end: Callable[[Sequence[Operation]], Callable[[int, Any, int], bool] | None] | None = (
+        None)
     #: Optional: the model of one key, used on each partition of a by-key partitioning
     #: (its state is the key's value alone, so steps are cheaper).
     per_key: Model | None = None

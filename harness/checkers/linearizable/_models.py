@@ -36,10 +36,10 @@ Any output may be `UNKNOWN` (the operation's outcome was not observed).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from harness.checkers.linearizable._model import ILLEGAL, UNKNOWN, Model
+from harness.checkers.linearizable._model import ILLEGAL, UNKNOWN, Model, Operation
 
 Pairs = tuple[tuple[Any, Any], ...]
 Step1 = Callable[[Any, tuple[Any, ...], Any], tuple[bool, Any]]
@@ -193,11 +193,48 @@ def _none() -> None:
     return None
 
 
+def _register_dead_end(ops: Sequence[Operation]) -> Callable[[int, Any, int], bool]:
+    """A read of v (illegal now) is dead once every operation that could write v has
+    been linearized; a failed cas once every operation that could write has."""
+    writers: dict[Any, int] = {}
+    any_writer = 0
+    for j, op in enumerate(ops):
+        inp = op.input
+        if inp[0] == "write" or (inp[0] == "cas" and op.output is not False):
+            v = inp[2] if inp[0] == "write" else inp[3]
+            k = (type(v), v) if _hashable(v) else None
+            writers[k] = writers.get(k, 0) | (1 << j)
+            any_writer |= 1 << j
+    rescue = [0] * len(ops)
+    for i, op in enumerate(ops):
+        if op.input[0] == "read" and op.output is not UNKNOWN:
+            v = op.output
+            if not _hashable(v):
+                rescue[i] = any_writer
+            else:
+                rescue[i] = writers.get((type(v), v), 0) | writers.get(None, 0)
+        else:
+            rescue[i] = any_writer
+
+    def dead(i: int, state: Any, done: int) -> bool:
+        return not rescue[i] & ~done
+    return dead
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
 REGISTER_1: Final = Model(
     name="register",
     init=_none,
     step=_register_step1,
     compile_step=_register_compile,
+    dead_end=_register_dead_end,
     describe_operation=_register_describe_op,
     describe_state=_register_value,
     is_read_only=_register_read_only,
@@ -257,11 +294,30 @@ def _empty_str() -> str:
     return ""
 
 
+def _kv_dead_end(ops: Sequence[Operation]) -> Callable[[int, Any, int], bool]:
+    """A get of s (illegal now) is dead if s does not extend the current value and
+    every put whose value s extends has been linearized: appends only lengthen."""
+    puts = [(j, op.input[2]) for j, op in enumerate(ops) if op.input[0] == "put"]
+    rescue = [0] * len(ops)
+    for i, op in enumerate(ops):
+        if op.input[0] == "get" and isinstance(op.output, str):
+            o = op.output
+            for j, p in puts:
+                if o.startswith(p):
+                    rescue[i] |= 1 << j
+
+    def dead(i: int, state: Any, done: int) -> bool:
+        out: str = ops[i].output
+        return not out.startswith(state) and not rescue[i] & ~done
+    return dead
+
+
 KV_1: Final = Model(
     name="kv",
     init=_empty_str,
     step=_kv_step1,
     compile_step=_kv_compile,
+    dead_end=_kv_dead_end,
     describe_operation=_kv_describe_op,
     describe_state=repr,
     is_read_only=_kv_read_only,
@@ -346,11 +402,34 @@ def _empty_log() -> Log:
     return ()
 
 
+def _log_dead_end(ops: Sequence[Operation]) -> Callable[[int, Any, int], bool]:
+    """A poll (illegal now) is dead if it read, at an offset the log has already
+    passed, something other than what the log holds there: offsets only grow."""
+
+    def dead(i: int, log: Any, done: int) -> bool:
+        op = ops[i]
+        if not log:
+            return False
+        last = log[-1][0]
+        n = len(log)
+        for mop, o in zip(op.input[2], op.output):
+            if mop[0] != "poll" or o is None or o is UNKNOWN:
+                continue
+            for off, val in o:
+                if off <= last:
+                    j = bisect_left(log, (off,))
+                    if j >= n or log[j][0] != off or log[j][1] != val:
+                        return True
+        return False
+    return dead
+
+
 LOG_1: Final = Model(
     name="log",
     init=_empty_log,
     step=_log_step1,
     compile_step=_log_compile,
+    dead_end=_log_dead_end,
     describe_operation=_log_describe_op,
     describe_state=_log_value,
     is_read_only=_log_read_only,

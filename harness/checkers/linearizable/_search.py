@@ -197,6 +197,10 @@ def search(ops: Sequence[Operation], model: Model, *,
     nxt[tail] = tail
     nxt[itail] = itail
     prv[ihead] = -1
+    dead_fn = None
+    if (model.dead_end is not None and not model.nondeterministic
+            and model.state_key is _identity_key):
+        dead_fn = model.dead_end(ops)
     ro = model.is_read_only
     obs = [op.ret is not None and ro is not None and bool(ro(op.input, op.output))
            for op in ops]
@@ -211,7 +215,7 @@ def search(ops: Sequence[Operation], model: Model, *,
         return result
     try:
         verdict, stack, stuck, memo, backtracks = _loop(
-            0, required, fns, states, ids, seen, trans, lists, obs, bit,
+            0, required, fns, states, ids, seen, trans, lists, obs, bit, dead_fn,
             deadline if clock is not None else None, clock, memo_cap, should_stop)
         result.verdict = verdict
         if verdict == "ok":
@@ -277,7 +281,8 @@ def _snapshot(stack: list[_Frame], sid: int, bound_e: int, ls: _Lists) -> Stuck:
 
 def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: list[Any],
           ids: dict[Any, int], seen: list[dict[int, list[int]] | None], trans: list[dict[int, int]],
-          ls: _Lists, obs: list[bool], bit: list[int], deadline: float | None,
+          ls: _Lists, obs: list[bool], bit: list[int],
+          dead_fn: Callable[[int, Any, int], bool] | None, deadline: float | None,
           clock: Callable[[], float] | None, memo_cap: int | None,
           should_stop: Callable[[], bool] | None,
           ) -> tuple[Verdict, list[_Frame], Stuck | None, int, int]:
@@ -370,6 +375,10 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                     # one (the read commutes to the front of any completion)
                     dead = True
                     break
+            elif dead_fn is not None and obs[o] and dead_fn(o, states[sid], lreq | linf):
+                # a pending read that no continuation can make legal
+                dead = True
+                break
             e = nxt[e]
         if dead:
             dead = False
