@@ -24,9 +24,10 @@ Semantics (Kafka's classic GroupCoordinator)
   missing SyncGroup; Dead only for deleted groups.
 - JoinGroup v4+ from an unknown member: MEMBER_ID_REQUIRED with the new id (the member
   is pending for one session timeout and must rejoin with it). Static members
-  (group.instance.id) skip that step; a static member rejoining with a new id fences the
-  old one (FENCED_INSTANCE_ID) and triggers a rebalance (Kafka avoids that rebalance
-  when the metadata is unchanged; this coordinator does not).
+  (group.instance.id) skip that step; a static member rejoining without its member id
+  gets a new one and fences the old one (FENCED_INSTANCE_ID); in a Stable group whose
+  chosen protocol it still supports it takes the old member's place and assignment
+  without a rebalance (KIP-345), otherwise the group rebalances.
 - The first rebalance of an empty group waits group.initial.rebalance.delay.ms, and again
   (up to the rebalance timeout) while new members keep arriving. Later rebalances end
   when every member has rejoined or after the largest rebalance timeout; dynamic members
@@ -440,12 +441,27 @@ class GroupCoordinator:
         group.members = {
             (new_id if k == old.member_id else k): (new if k == old.member_id else v)
             for k, v in group.members.items()}
+        leader_before = group.leader
         if group.leader == old.member_id:
             group.leader = new_id
         assert req.group_instance_id is not None
         group.static[req.group_instance_id] = new_id
-        group.pending_sync.discard(old.member_id)
-        self._maybe_prepare_rebalance(group, now_ms)
+        if old.member_id in group.pending_sync:
+            group.pending_sync.discard(old.member_id)
+            group.pending_sync.add(new_id)
+        if group.state == GroupState.STABLE and self._select_protocol(group) == group.protocol:
+            # A restarted static member with compatible metadata takes its old place
+            # without a rebalance. The leader named in the answer is the old one, so that
+            # the new member, even if it replaced the leader, does not compute an
+            # assignment a stable group would never hand out.
+            self._records.append(group.record())
+            new.join_handle = None
+            self._reply(handle, JoinResult(
+                error=ErrorCode.NONE, member_id=new_id, generation_id=group.generation,
+                protocol_type=group.protocol_type, protocol_name=group.protocol,
+                leader=leader_before or ""))
+        elif group.state != GroupState.PREPARING_REBALANCE:
+            self._prepare_rebalance(group, now_ms)
 
     def _join_result(
             self, group: _Group, member: _Member, *, with_members: bool = True) -> JoinResult:

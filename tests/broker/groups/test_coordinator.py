@@ -397,11 +397,45 @@ def test_static_member_joins_without_member_id_required_and_fences_old() -> None
     r1 = sim.join_result(h1)
     assert r1.error == E.NONE and r1.generation_id == 1
     sim.sync("g", r1.member_id, 1, {r1.member_id: b"A"})
-    h2 = sim.join(instance="i-1")  # the same instance restarted
+    disk_before = len(sim.disk)
+    h2 = sim.join(instance="i-1")  # the same instance restarted: no rebalance (KIP-345)
     r2 = sim.join_result(h2)
     assert r2.error == E.NONE and r2.member_id != r1.member_id
+    assert (r2.generation_id, r2.leader, r2.members) == (1, r1.member_id, ())
+    assert sim.coord.state_of("g") == GroupState.STABLE
+    stored = sim.disk[disk_before:]
+    assert isinstance(stored[-1], GroupRecord)
+    assert [m.member_id for m in stored[-1].members] == [r2.member_id]
+    assert sim.sync_result(sim.sync("g", r2.member_id, 1)).assignment == b"A"
     assert sim.heartbeat("g", r1.member_id, 1) == E.UNKNOWN_MEMBER_ID
     assert sim.coord.members_of("g") == [r2.member_id]
+    assert sim.coord.leader_of("g") == r2.member_id
+
+
+def test_static_member_rejoin_with_other_protocol_rebalances() -> None:
+    sim = Sim()
+    h1 = sim.join(instance="i-1")
+    sim.settle()
+    r1 = sim.join_result(h1)
+    sim.sync("g", r1.member_id, 1, {r1.member_id: b"A"})
+    h2 = sim.join(instance="i-1", protocols=("roundrobin", "range"))
+    r2 = sim.join_result(h2)  # the only member: the rebalance completes at once
+    assert (r2.generation_id, r2.protocol_name, r2.leader) == (2, "roundrobin", r2.member_id)
+
+
+def test_static_member_rejoin_fences_a_waiting_old_incarnation() -> None:
+    sim = Sim()
+    a = sim.join_new()
+    ha = sim.join(member_id=a)
+    hs1 = sim.join(instance="i-1")
+    sim.settle()
+    gen = sim.join_result(ha).generation_id
+    old = sim.join_result(hs1).member_id
+    hsync = sim.sync("g", old, gen)  # waits for the leader
+    h_new = sim.join(instance="i-1")
+    assert sim.sync_result(hsync).error == E.FENCED_INSTANCE_ID
+    assert sim.result(h_new) is None  # CompletingRebalance: a rebalance
+    assert sim.coord.state_of("g") == GroupState.PREPARING_REBALANCE
 
 
 def test_static_member_fenced_on_heartbeat_with_wrong_id() -> None:

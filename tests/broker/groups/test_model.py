@@ -40,6 +40,7 @@ SIMPLE = "simple"
 
 @dataclass
 class Client:
+    instance: str | None = None  # group.instance.id of a static member
     member_id: str = ""
     generation: int = -1
     leader: bool = False
@@ -53,7 +54,7 @@ class GroupMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.sim = Sim()
-        self.clients = [Client() for _ in range(CLIENTS)]
+        self.clients = [Client() for _ in range(CLIENTS - 1)] + [Client(instance="static-1")]
         self.last_generation = 0
         self.delivered_generation = 0  # highest generation with an assignment delivered
         self.owners: dict[int, dict[int, str]] = {}
@@ -93,13 +94,14 @@ class GroupMachine(RuleBasedStateMachine):
         made_for, _, parts = assignment.decode().partition(":")
         assert int(made_for) == gen, f"assignment of generation {made_for} given in {gen}"
         owners = self.owners.setdefault(gen, {})
+        owner = c.instance or c.member_id  # a static member's incarnations are one owner
         for p in (int(x) for x in parts.split(",") if x):
-            assert owners.setdefault(p, c.member_id) == c.member_id, (
+            assert owners.setdefault(p, owner) == owner, (
                 f"partition {p} has two owners in generation {gen}")
 
     # ----- rules ----------------------------------------------------------------------
 
-    ACTIONS = (["progress"] * 14 + ["join", "sync", "heartbeat", "leave"]
+    ACTIONS = (["progress"] * 14 + ["join", "sync", "heartbeat", "leave", "forget", "forget"]
                + ["commit"] * 3 + ["simple_commit", "wait", "wait", "long_wait", "restart"])
 
     @rule(i=st.integers(0, CLIENTS - 1), action=st.sampled_from(ACTIONS),
@@ -150,8 +152,13 @@ class GroupMachine(RuleBasedStateMachine):
             return
         protocols = ("range", "roundrobin") if extra else ("range",)
         c.join_handle = self.sim.join(GROUP, c.member_id, protocols=protocols,
-                                      client_id=f"c{i}")
+                                      client_id=f"c{i}", instance=c.instance)
         self._collect()
+
+    def forget(self, i: int) -> None:
+        """The client process restarts without leaving: a new incarnation, no member id
+        (a static member keeps its instance id and fences its old incarnation)."""
+        self.clients[i] = Client(instance=self.clients[i].instance)
 
     def sync(self, i: int) -> None:
         c = self.clients[i]
