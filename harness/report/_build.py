@@ -11,7 +11,7 @@ from typing import Any
 from ._linear import linear_sections
 from ._load import Run
 from ._order import order_diagrams
-from ._timeline import NS_PER_S, fault_intervals, timeline
+from ._timeline import NS_PER_S, completions_during, fault_intervals, timeline
 from ._verdict import verdict_rows, verdict_word
 from ._witness import compact, witness_sections
 
@@ -38,7 +38,8 @@ def _fmt(v: Any) -> str:
 def _nodes(cfg: dict[str, Any]) -> list[str]:
     n = cfg.get("nodes")
     if isinstance(n, list):
-        return [str(x) for x in n]
+        return [str(x.get("name", x.get("id", compact(x, 60)))) if isinstance(x, dict)
+                else str(x) for x in n]
     if isinstance(n, int) and not isinstance(n, bool):
         return [f"n{i + 1}" for i in range(n)]
     return []
@@ -177,7 +178,9 @@ def build_report(run: Run) -> dict[str, Any]:
         "problems": run.problems,
         "error": error,
         "verdict_rows": rows,
-        "faults": [f.to_json() for f in faults],
+        "faults": [{**f.to_json(), "completions": c} for f, c in
+                   zip(faults, completions_during(h, faults) if h is not None
+                       else [{} for _ in faults], strict=True)],
         "fault_events": [i.to_json() for i in instants],
         "fault_kinds": sorted({f.kind for f in faults}),
         "timeline": tl,

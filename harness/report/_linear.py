@@ -12,13 +12,15 @@ in this JSON shape (the contract between the linearizability checker and the pag
               "linearized_at": 0,          # position in the longest linearization, or null
               "state_after": ...}, ...],   # model state after the op (linearized ops)
      "failing": [17],                      # ops that could not be placed after it
+     "candidates": [19],                   # optional: could go next, but lead nowhere
      "longest": [12, 15],                  # optional: ids in linearization order
      "state": ...,                         # optional: state at the end of that prefix
      "message": "..."}
 
 Output: geometry for an SVG: one row per client, each op a bar from its call to its
 return (open-ended if it never returned), the ops of the longest linearization
-numbered and joined by a line in linearization order, the failing ops in red; every
+numbered and joined by a line in linearization order, the failing ops in red, the
+other candidates (accepted next, but every continuation fails) in orange; every
 bar carries a tooltip with the op, its times and the state after it. More than
 ``max_ops`` ops: those nearest in time to the first failing op are kept.
 A witness in any other shape is shown as JSON text instead (``drawable`` false).
@@ -95,9 +97,13 @@ def from_explanation(w: dict[str, Any]) -> dict[str, Any]:
     failing += [ident[c["id"]] for c in e.get("candidates", [])
                 if isinstance(c, dict) and c.get("id") in ident and not c.get("legal")
                 and ident[c["id"]] not in failing]
+    candidates = [ident[c["id"]] for c in e.get("candidates", [])
+                  if isinstance(c, dict) and c.get("id") in ident and c.get("legal")
+                  and ident[c["id"]] not in failing]
     points = e.get("points", [])
     key = e.get("key", w.get("key", "?"))
     out = {"partition": f"key {key}", "model": e.get("model"), "ops": ops, "failing": failing,
+           "candidates": candidates,
            "longest": [ident[i] for i in lin], "state": e.get("final_state"),
            "message": w.get("message") or e.get("message"), "time_unit": "ns" if use_ns
            else "position"}
@@ -120,7 +126,8 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
         return {"partition": name, "message": message, "drawable": False,
                 "model": None if model is None else str(model), "state": None,
                 "raw": compact(w, 4000)}
-    failing = {o for o in w.get("failing", []) if o is not None}
+    failing = {o for o in w.get("failing", []) if isinstance(o, (int, str))}
+    candidates = {o for o in w.get("candidates", []) if isinstance(o, (int, str))}
     order: list[Any] = []
     if isinstance(w.get("longest"), list):
         order = list(w["longest"])
@@ -172,7 +179,8 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
             f"{compact(o.get('input'), 24)} → {compact(o.get('output'), 24)}")
         lin_pos = pos_of.get(o["id"])
         status = "failing" if o["id"] in failing else (
-            "linearized" if lin_pos is not None else "other")
+            "linearized" if lin_pos is not None else
+            "candidate" if o["id"] in candidates else "other")
         tip = [f"op {o['id']} by client {o['client']}: {label}",
                f"called at {when(o['call_ns'])}, "
                + (f"returned at {when(ret)}" if ret is not None
@@ -182,6 +190,8 @@ def linear_layout(w: dict[str, Any], *, width: int = 980, label_w: int = 110,
                        f"output {compact(o.get('output'), 200)}")
         if status == "failing":
             tip.append("cannot be linearized after the longest linearizable prefix")
+        elif status == "candidate":
+            tip.append("could go next after the prefix, but every continuation from it fails")
         elif lin_pos is not None:
             st = o.get("state_after")
             tip.append(f"linearized as #{lin_pos + 1}; state after: "

@@ -142,11 +142,13 @@ class Timeline:
     p99: list[float | None]
     max: list[float | None]
     totals: dict[str, int]
+    #: percentiles over the whole run, ms ({} when no op completed).
+    overall_ms: dict[str, float]
 
     def to_json(self) -> dict[str, Any]:
         return {"bin_s": self.bin_s, "t_s": self.t_s, "ok": self.ok, "fail": self.fail,
                 "info": self.info, "p50": self.p50, "p95": self.p95, "p99": self.p99,
-                "max": self.max, "totals": self.totals}
+                "max": self.max, "totals": self.totals, "overall_ms": self.overall_ms}
 
 
 def timeline(history: History, *, max_bins: int = 600) -> Timeline:
@@ -191,4 +193,31 @@ def timeline(history: History, *, max_bins: int = 600) -> Timeline:
         info=[c / width for c in counts["info"]],
         p50=p50, p95=p95, p99=p99, max=mx,
         totals={k: sum(v) for k, v in counts.items()},
+        overall_ms=_overall(lats),
     )
+
+
+def _overall(lats: list[list[float]]) -> dict[str, float]:
+    every = sorted(x for ls in lats for x in ls)
+    if not every:
+        return {}
+    return {"p50": round(_percentile(every, 0.50), 3), "p95": round(_percentile(every, 0.95), 3),
+            "p99": round(_percentile(every, 0.99), 3), "max": round(every[-1], 3)}
+
+
+def completions_during(history: History, faults: list[Fault]) -> list[dict[str, int]]:
+    """Per fault: client completions by type (ok / fail / info) inside its interval."""
+    import bisect
+
+    done = sorted((op.time, op.type) for op in history.ops
+                  if op.type != "invoke" and op.is_client())
+    times = [t for t, _ in done]
+    out = []
+    for f in faults:
+        lo = bisect.bisect_left(times, f.start_ns)
+        hi = bisect.bisect_right(times, f.end_ns)
+        c = {"ok": 0, "fail": 0, "info": 0}
+        for _, typ in done[lo:hi]:
+            c[typ] = c.get(typ, 0) + 1
+        out.append(c)
+    return out

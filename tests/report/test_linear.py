@@ -70,12 +70,18 @@ def test_the_checkers_own_explanation_is_drawn() -> None:
                  and op["value"] == ["r", 1])
     read1_inv = next(i for i in range(read1, -1, -1) if ops[i]["process"] == 10
                      and ops[i]["type"] == "invoke")
-    assert d["failing"] == [read1_inv] == w["ops"]
+    assert d["failing"] == [read1_inv]
+    assert read1_inv in w["ops"]
     assert by_id[read1_inv]["call_ns"] == ops[read1_inv]["time"]
     assert by_id[read1_inv]["return_ns"] == ops[read1]["time"]
-    assert d["time_unit"] == "ns" and d["state"] == "3"
-    assert [by_id[i]["state_after"] for i in d["longest"]] == ["1", "2", "2", "3"]
-    assert len(d["points_at"]) == 4
+    e = w["explanation"]
+    assert d["time_unit"] == "ns" and d["state"] == e["final_state"]
+    assert [by_id[i]["state_after"] for i in d["longest"]] == e["states"]
+    assert d["longest"][:3] == [i for i, op in enumerate(ops)
+                                if op["f"] in ("write", "read") and op["type"] == "invoke"][:3]
+    assert len(d["points_at"]) == len(e["linearized"]) >= 3
+    legal = [c["index"] for c in e["candidates"] if c["legal"]]
+    assert d["candidates"] == legal
     lay = linear_layout(w)
     assert lay["drawable"] and lay["partition"] == "key r"
     bars = {b["id"]: b for b in lay["bars"]}
@@ -86,7 +92,9 @@ def test_the_checkers_own_explanation_is_drawn() -> None:
     assert xs == sorted(xs)
     for p in lay["points"]:
         assert bars[p["id"]]["x0"] <= p["x"] <= bars[p["id"]]["x1"]
-    assert "state after: 3" in bars[lay["points"][-1]["id"]]["tip"]
+    assert f"state after: {e['states'][-1]}" in bars[lay["points"][-1]["id"]]["tip"]
+    for c in legal:
+        assert bars[c]["status"] == "candidate" and "every continuation" in bars[c]["tip"]
 
 
 def test_many_illegal_partitions_are_capped() -> None:

@@ -168,12 +168,16 @@ def test_linearizability_is_drawn(run_dir: Callable[[str], Path]) -> None:
     ops = fig.find_all("g", cls="op")
     assert len(ops) == 5
     assert [g.attrs["data-op"] for g in fig.find_all("g", cls="failing")] == [str(blocking)]
+    e = w["explanation"]
+    n = len(e["linearized"])
     assert [g.find("text").norm_text() for g in fig.find_all("g", cls="lin-point")] == [
-        "1", "2", "3", "4"]
+        str(i + 1) for i in range(n)]
     cap = fig.find("figcaption").norm_text()
-    assert f"4 ops linearized, then stuck at op {blocking}" in cap
+    assert f"{n} ops linearized, then stuck at op {blocking}" in cap
     assert w["message"] in cap
-    assert "state at the end of the prefix: 3" in cap
+    assert f"state at the end of the prefix: {e['final_state']}" in cap
+    legal = [str(c["index"]) for c in e["candidates"] if c["legal"]]
+    assert [g.attrs["data-op"] for g in fig.find_all("g", cls="candidate")] == legal
     # Not a log anomaly: no witness table and no order diagram for it.
     assert not dom.by_id("anomalies").find_all("article")
 

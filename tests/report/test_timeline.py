@@ -93,3 +93,20 @@ def test_a_stop_without_start_is_an_instant() -> None:
     faults, instants = fault_intervals(hist((S, "nemesis", "info", "resume", ["n1"])))
     assert faults == []
     assert [i.f for i in instants] == ["resume"]
+
+
+def test_overall_latency_and_completions_during_faults() -> None:
+    from harness.report._timeline import completions_during
+
+    h = hist(
+        (0, 0, "invoke", "send", None), (10_000_000, 0, "ok", "send", None),
+        (S, "nemesis", "info", "start-partition", None),
+        (S + 1, 0, "invoke", "send", None), (S + 40_000_001, 0, "fail", "send", None),
+        (S + 2, 1, "invoke", "poll", None), (S + 20_000_002, 1, "info", "poll", None),
+        (2 * S, "nemesis", "info", "stop-partition", None),
+        (2 * S + 1, 0, "invoke", "send", None), (2 * S + 30_000_001, 0, "ok", "send", None),
+    )
+    tl = timeline(h)
+    assert tl.overall_ms == {"p50": 20.0, "p95": 40.0, "p99": 40.0, "max": 40.0}
+    faults, _ = fault_intervals(h)
+    assert completions_during(h, faults) == [{"ok": 0, "fail": 1, "info": 1}]
