@@ -212,3 +212,29 @@ def test_confluent_group_assignment_rebalance_commits_and_restart(
         time.sleep(0.5)
         ck_poll_commit(c3, seen3)
         assert sorted(seen3) == list(range(80, 100)), "resumed from the committed offsets"
+
+
+def test_kafka_python_consumer_survives_broker_restart(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    """A live member across a SIGKILL + restart: the group is restored from
+    `__consumer_offsets` (members, generation, assignment) and the consumer goes on
+    from its committed offsets; committed offsets never go back."""
+    broker = broker_factory(CONFIG)
+    bs = broker.bootstrap
+    create_topic(bs, "live", 2)
+    produce(bs, "live", range(0, 20))
+    parts = [TopicPartition("live", p) for p in range(2)]
+    seen: list[int] = []
+    with kp_consumer(bs, "liveg", "live") as c:
+        wait_until("the first records", lambda: set(seen) >= set(range(20)),
+                   lambda: kp_poll_commit(c, seen))
+        before = {p.partition: c.committed(p) for p in parts}
+        broker.kill()
+        broker.start()
+        produce(bs, "live", range(20, 40))
+        wait_until("the records produced after the restart",
+                   lambda: set(seen) >= set(range(40)), lambda: kp_poll_commit(c, seen))
+        after = {p.partition: c.committed(p) for p in parts}
+        assert all(after[p] >= before[p] for p in before), (before, after)
+        assert sum(after.values()) == 40
+        assert sorted(set(seen)) == list(range(40))
