@@ -7,8 +7,9 @@ Generates a history of about --ops ops (default 1,000,000) in the shape of Jepse
 kafka workload: half the processes produce (single sends, some two-send ops, ~1% info
 and ~1% fail), half consume with `assign` (three keys each, batches of 0-8 records per
 key, polls of their own keys only, occasional reassignments and crashes), all
-interleaved at random so that up to --processes ops are open at once; a few
-transactions; and a few planted anomalies (a lost write, a duplicate, an aborted read,
+interleaved at random so that up to --processes ops are open at once; a share of
+transactions (--txn, default 0.02; each leaves a commit marker in the log); and a few
+planted anomalies (a lost write, a duplicate, an aborted read,
 a nonmonotonic poll). It is written as JSONL to a temporary directory (removed after),
 read with `harness.history.load`, and checked with `harness.checkers.log.check`.
 
@@ -43,7 +44,8 @@ TOTAL_TARGET_S_PER_M = 10.0
 PLANTED = ("lost-write", "duplicate", "G1a", "nonmonotonic-poll")
 
 
-def generate(path: Path, n_ops: int, n_keys: int, n_procs: int, seed: int) -> int:
+def generate(path: Path, n_ops: int, n_keys: int, n_procs: int, seed: int,
+             txn_share: float = 0.02) -> int:
     """Write a history of about ``n_ops`` ops; returns how many were written."""
     rnd = random.Random(seed)
     keys = [str(k) for k in range(n_keys)]
@@ -116,10 +118,10 @@ def generate(path: Path, n_ops: int, n_keys: int, n_procs: int, seed: int) -> in
                 if p in producers:
                     value += 1
                     x = rnd.random()
-                    if x < 0.02:
+                    if x < txn_share:
                         mops = [["send", rnd.choice(keys), value], ["poll"]]
                         f = "txn"
-                    elif x < 0.07:
+                    elif x < txn_share + 0.05:
                         mops = [["send", rnd.choice(keys), value]]
                         value += 1
                         mops.append(["send", rnd.choice(keys), value])
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keys", type=int, default=10)
     ap.add_argument("--processes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--txn", type=float, default=0.02,
+                    help="share of producer ops that are transactions (each leaves a "
+                         "commit marker, an offset no poll returns)")
     ap.add_argument("--profile", action="store_true")
     a = ap.parse_args(argv)
     if a.ops < 100 or a.keys < 1 or a.processes < 2:
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path = tmp / "history.jsonl"
         t0 = time.perf_counter()
-        n = generate(path, a.ops, a.keys, a.processes, a.seed)
+        n = generate(path, a.ops, a.keys, a.processes, a.seed, a.txn)
         t_gen = time.perf_counter() - t0
         size_mb = path.stat().st_size / 1e6
         print(f"generated {n:,} ops ({size_mb:.0f} MB JSONL, {a.keys} keys, "

@@ -85,6 +85,19 @@ class KeyIndex:
         """The dense index of an offset known to hold a record."""
         return bisect_left(self.offs, offset)
 
+    def delta(self, o1: int, o2: int) -> int:
+        """dense(o2) - dense(o1) for offsets known to hold records. Small forward gaps
+        (transaction markers: the common case) are counted directly."""
+        if o1 < o2 <= o1 + 8:
+            log = self.log
+            d = 1
+            for o in range(o1 + 1, o2):
+                if o in log:
+                    d += 1
+            return d
+        offs = self.offs
+        return bisect_left(offs, o2) - bisect_left(offs, o1)
+
     def value_offset(self, v: Any) -> int | None:
         """The last offset ``v`` was seen at (None: not in the version order)."""
         d = self.dups.get(v)
