@@ -19,7 +19,9 @@ import contextlib
 import shutil
 import signal
 import socket
+import subprocess
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -141,8 +143,7 @@ class Cluster:
             self._closed = True
         with _sigint_deferred():
             try:
-                for p in self.procs.values():
-                    p.stop(self.target.stop_signal, grace_s=3.0)
+                _stop_all(list(self.procs.values()), self.target.stop_signal, grace_s=3.0)
             finally:
                 try:
                     if self._backend is not None:
@@ -269,6 +270,20 @@ class Cluster:
                 "run_id": self.run_id, "nodes": list(self.nodes),
                 "bootstrap": self.bootstrap_servers(),
                 "loses_data_on_kill": self.target.loses_data_on_kill}
+
+
+def _stop_all(procs: list[Proc], first: int, grace_s: float) -> None:
+    """Signal every process at once, give them ``grace_s`` together, then SIGKILL."""
+    for p in procs:
+        if p.paused:
+            p.resume()
+        p.send_signal(first)
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.popen.wait(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        p.kill()
 
 
 def _port_open(addr: tuple[str, int]) -> bool:
