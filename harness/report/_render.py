@@ -82,8 +82,11 @@ def fault_colors(kinds: list[str]) -> dict[str, str]:
 def render_report(model: dict[str, Any]) -> str:
     """The HTML page for a report model (`build_report`'s output)."""
     colors = fault_colors(model["fault_kinds"])
-    data = {"timeline": model["timeline"], "faults": model["faults"],
-            "fault_events": model["fault_events"], "fault_colors": colors,
+    # The charts need where and what, not the nemesis's own description of each fault.
+    faults = [{k: f[k] for k in ("kind", "start_s", "end_s")} for f in model["faults"]]
+    events = [{k: e[k] for k in ("f", "time_s")} for e in model["fault_events"]]
+    data = {"timeline": model["timeline"], "faults": faults,
+            "fault_events": events, "fault_colors": colors,
             "verdict": model["headline"]["verdict"], "run_id": model["run_id"],
             "duration_s": model["counts"]["duration_s"], "marks": model["anomaly_marks"]}
     return environment().get_template("report.html.j2").render(

@@ -18,6 +18,13 @@ from harness.history import History, Op
 
 from ._timeline import NS_PER_S, Fault
 
+#: A witness's message is cut at this many characters.
+MESSAGE_CHARS = 2000
+
+
+def _cut(s: str, limit: int) -> str:
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
 
 def compact(value: Any, limit: int = 240) -> str:
     """Compact JSON of ``value``, cut to ``limit`` characters with an ellipsis."""
@@ -101,12 +108,14 @@ def witness_sections(result: CheckResult | None, history: History | None, *,
                     if len(rows) < ops_cap:
                         rows.append(op_row(op, value_chars) if op is not None else
                                     {"index": i, "missing": True})
+                msg = str(w.get("message", ""))
                 listed.append({
-                    "key": None if w.get("key") is None else str(w.get("key")),
-                    "process": w.get("process"),
+                    "key": None if w.get("key") is None else _cut(str(w.get("key")), 200),
+                    "process": None if w.get("process") is None
+                    else _cut(str(w.get("process")), 100),
                     "offsets": compact(w.get("offsets"), 200) if "offsets" in w else None,
                     "values": compact(w.get("values"), 200) if "values" in w else None,
-                    "message": str(w.get("message", "")) or None,
+                    "message": _cut(msg, MESSAGE_CHARS) or None,
                     "ops": rows,
                     "more_ops": max(0, len(idxs) - ops_cap),
                     "span_s": [min(times) / NS_PER_S, max(times) / NS_PER_S] if times

@@ -273,3 +273,25 @@ def test_each_witness_says_when_and_under_which_fault(run_dir: Callable[[str], P
     # One timeline mark per listed witness, at its first op.
     assert len(data["marks"]) == sum(len(ws) for ws in
                                      results["children"]["log"]["anomalies"].values())
+
+
+def test_a_long_fault_schedule_is_listed_in_part(run_dir: Callable[[str], Path]) -> None:
+    d = run_dir("valid-ok")
+    lines = (d / "history.jsonl").read_bytes().splitlines()
+    ops = [orjson.loads(x) for x in lines]
+    end = ops[-1]["time"]
+    n = len(ops)
+    for i in range(300):  # 300 kill/start pairs after the run, each with a big value
+        for f in ("kill", "start"):
+            ops.append({"index": n, "time": end + (2 * i + (f == "start") + 1) * 1000,
+                        "process": "nemesis", "type": "info", "f": f,
+                        "value": {"nodes": ["n1"], "why": "x" * 5000}})
+            n += 1
+    (d / "history.jsonl").write_bytes(b"".join(orjson.dumps(o) + b"\n" for o in ops))
+    dom, data, html = page(d)
+    rows = dom.by_id("faults").find("tbody").find_all("tr")
+    assert len(rows) == 200
+    assert "… and 103 more nemesis events" in dom.by_id("faults").norm_text()
+    assert len(data["faults"]) == 303
+    assert "value" not in data["faults"][0]
+    assert len(html) < 2_500_000
