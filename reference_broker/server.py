@@ -12,7 +12,8 @@ way), so pipelined requests are answered in order and an idempotent producer's
 in-flight batches are appended in the order sent. Group commit: before any answer
 goes out, every partition written under flush.policy=always is fsynced once
 (`TopicStore.sync_dirty`); answers to consecutive Produce requests are held while more
-Produce requests are already queued (up to `MAX_HELD`), so they share that fsync.
+Produce requests are queued or partly received (up to `MAX_HELD` answers, at most
+`MAX_HOLD_S` after the first), so that pipelined requests share one fsync.
 
 A frame that cannot be parsed, an unknown API key or an unsupported version closes the
 connection, as Kafka does; ApiVersions is the exception: a version we lack gets the
@@ -48,6 +49,7 @@ TICK_S = 0.1
 MIN_FRAME = 10  # api key, version, correlation id, client id length
 MAX_QUEUED_BYTES = 32 << 20
 MAX_HELD = 16
+MAX_HOLD_S = 0.005
 _WRITE_HIGH_WATER = 4 << 20
 _PRODUCE_PREFIX = ApiKey.PRODUCE.to_bytes(2, "big")
 
@@ -136,9 +138,21 @@ class _Connection(asyncio.Protocol):
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
-    async def wait_for_frames(self) -> None:
-        self._wakeup = asyncio.get_running_loop().create_future()
-        await self._wakeup
+    async def wait_for_frames(self, timeout_s: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self._wakeup = fut = loop.create_future()
+        timer = None
+        if timeout_s is not None:
+            timer = loop.call_later(timeout_s, self._wake)
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def produce_arriving(self) -> bool:
+        """Whether a Produce request is partly received (its header is buffered)."""
+        return len(self.buf) >= 6 and self.buf[4:6] == _PRODUCE_PREFIX
 
     def pop(self) -> bytes:
         frame = self.frames.popleft()
@@ -202,9 +216,16 @@ class BrokerServer:
 
     async def _handle(self, conn: _Connection) -> None:
         held: list[bytes | bytearray] = []
+        loop = asyncio.get_running_loop()
+        hold_until = 0.0
         try:
             while True:
                 if not conn.frames:
+                    if (held and conn.produce_arriving() and not conn.closed
+                            and loop.time() < hold_until):
+                        # The next Produce is on its way: append it before the fsync.
+                        await conn.wait_for_frames(hold_until - loop.time())
+                        continue
                     await self._release(conn, held)
                     if conn.closed:
                         return
@@ -220,6 +241,8 @@ class BrokerServer:
                     conn.close()
                     return
                 assert isinstance(out, bytes | bytearray)
+                if not held:
+                    hold_until = loop.time() + MAX_HOLD_S
                 held.append(out)
                 if (len(held) >= MAX_HELD or not conn.frames
                         or not conn.frames[0].startswith(_PRODUCE_PREFIX)):
