@@ -13,7 +13,7 @@ from harness.cluster import (
     get_backend,
     get_target,
 )
-from harness.cluster._run import RUNS_DIR
+from harness.cluster._run import RUNS_DIR, read_state, run_is_live
 from harness.errors import LogtrialError, UsageError
 from harness.nemesis import Loss, Partition, parse_nemesis
 
@@ -76,3 +76,42 @@ def test_build_cluster_from_names() -> None:
     assert c.nodes == ("n1",) and c.target.name == "tansu"
     with pytest.raises(UsageError, match=r"runs 1\.\.5 nodes, not 9"):
         build_cluster("reference", backend="proxy", nodes=9)
+
+
+def _module(*args: str) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, "-m", "harness.cluster", *args], capture_output=True,
+                       text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["check", "--target", "redpanda"], "unknown target 'redpanda' (valid: external, kafka,"),
+    (["check", "--target", "tansu", "--backend", "docker"], "unknown backend 'docker'"),
+    (["check", "--target", "tansu", "--nemesis", "nuke"], "unknown nemesis 'nuke'"),
+    (["check", "--target", "tansu", "--nemesis", "partition"],
+     "tansu target does not support the 'partition' fault"),
+    (["check", "--target", "reference", "--backend", "netns", "--nemesis", "slow"],
+     "netns backend does not support the 'slow' fault"),
+    (["check", "--target", "external", "--nemesis", "kill", "--bootstrap", "h:1"],
+     "external target does not support the 'kill' fault (it supports none)"),
+])
+def test_bad_names_exit_2_with_one_line_and_leave_nothing(args: list[str], message: str) -> None:
+    before = set(os.listdir(RUNS_DIR)) if RUNS_DIR.exists() else set()
+    code, _, err = _module(*args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    after = set(os.listdir(RUNS_DIR)) if RUNS_DIR.exists() else set()
+    # other runs may start meanwhile; none may be left by the (dead) subprocess
+    leaked = [d for d in after - before
+              if read_state(RUNS_DIR / d) is not None and not run_is_live(RUNS_DIR / d)]
+    assert leaked == []
+
+
+def test_check_and_cleanup_commands_succeed() -> None:
+    code, out, _ = _module("check", "--target", "reference", "--backend", "proxy",
+                           "--nemesis", "partition,kill,slow")
+    assert code == 0 and out.strip() == "ok: reference x 3 node(s) on proxy"
+    code, out, _ = _module("cleanup")
+    assert code == 0 and ("nothing to clean" in out or "reaped" in out)
