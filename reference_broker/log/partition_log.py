@@ -422,17 +422,20 @@ class PartitionLog:
         if offset < self._log_start:
             raise OffsetOutOfRange(offset, self._log_start, self.log_end_offset)
         i = max(bisect_right(self._bases, offset) - 1, 0)
+        was_closed = i < len(self._segments) - 1
         for s in self._segments[i + 1:]:
             s.delete()
         del self._segments[i + 1:]
         del self._bases[i + 1:]
         seg = self._segments[i]
         found = seg.batch_position(offset)
-        if seg.index.sealed:
+        if was_closed:
             seg.unseal()
         if found is not None:
             seg.truncate(found[0])
-        if not seg.index.empty and seg.first_append_ms is None:
+        if seg.index.empty:
+            seg.first_append_ms = None
+        elif was_closed:  # active again: time its roll from its first batch
             ts = seg.first_batch_timestamp
             seg.first_append_ms = ts if ts >= 0 else None
         if self.config.flush != "never":

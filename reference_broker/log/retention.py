@@ -12,8 +12,8 @@ Kafka's rules, applied to whole closed segments, oldest first, never the active
 - size: the oldest segment is deleted while ``total - its size >= retention_bytes``
   (the partition may stay up to one segment above ``retention_bytes``).
 
-The result is the longest of the three prefixes (Kafka applies them in turn, which
-gives the same prefix). -1 disables a rule.
+The rules run in this order, each continuing from where the previous one stopped
+(as Kafka's successive passes do). -1 disables a rule.
 """
 
 from __future__ import annotations
@@ -42,18 +42,15 @@ def deletable_prefix(segments: Sequence[SegmentInfo], *, now_ms: int, high_water
     limit = 0  # closed segments wholly below the high watermark
     while limit < len(segments) - 1 and segments[limit].next_offset <= high_watermark:
         limit += 1
-    below_start = 0
-    while (below_start < len(segments) - 1
-           and segments[below_start].next_offset <= log_start_offset):
-        below_start += 1
-    by_time = 0
+    k = 0
+    while k < len(segments) - 1 and segments[k].next_offset <= log_start_offset:
+        k += 1
     if retention_ms >= 0:
-        while by_time < limit and now_ms - segments[by_time].max_timestamp > retention_ms:
-            by_time += 1
-    by_size = 0
+        while k < limit and now_ms - segments[k].max_timestamp > retention_ms:
+            k += 1
     if retention_bytes >= 0:
-        total = sum(s.size_bytes for s in segments)
-        while by_size < limit and total - segments[by_size].size_bytes >= retention_bytes:
-            total -= segments[by_size].size_bytes
-            by_size += 1
-    return max(below_start, by_time, by_size)
+        total = sum(s.size_bytes for s in segments[k:])
+        while k < limit and total - segments[k].size_bytes >= retention_bytes:
+            total -= segments[k].size_bytes
+            k += 1
+    return k

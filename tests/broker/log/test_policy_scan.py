@@ -34,7 +34,7 @@ def test_flush_rules() -> None:
     assert should_flush(cfg, now_ms=100, last_flush_ms=0, dirty=True)
     assert not should_flush(cfg, now_ms=100, last_flush_ms=0, dirty=False)
     for policy in ("always", "never"):
-        cfg2 = LogConfig(flush=policy, flush_interval_ms=100)  # type: ignore[arg-type]
+        cfg2 = LogConfig(flush=policy, flush_interval_ms=100)
         assert not should_flush(cfg2, now_ms=10**9, last_flush_ms=0, dirty=True)
 
 
