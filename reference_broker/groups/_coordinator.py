@@ -17,6 +17,8 @@ Contract with a driver
   sync and initial-delay deadlines fire there. `next_deadline_ms()` says when.
 - Loading: `begin_loading()`, `replay(record)` for each stored record in log order,
   `finish_loading(now_ms)`. Meanwhile requests get COORDINATOR_LOAD_IN_PROGRESS.
+- `now_ms` is stored in commit and state timestamps (offset expiry), so a driver that
+  restarts should use a wall clock, as Kafka does.
 
 Semantics (Kafka's classic GroupCoordinator)
 - States: Empty -> PreparingRebalance -> CompletingRebalance -> Stable, back to
@@ -45,6 +47,8 @@ Semantics (Kafka's classic GroupCoordinator)
 - OffsetCommit: generation -1 from anyone is accepted when the group is Empty (or
   unknown: the group is created); otherwise member and generation must match, and
   during CompletingRebalance the answer is REBALANCE_IN_PROGRESS.
+- Offsets expire (KIP-211) and empty groups without offsets are deleted, checked every
+  offsets.retention.check.interval.ms; DeleteGroups deletes empty groups only.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ from ._errors import ErrorCode
 from ._messages import (
     Assignment,
     CommitOffset,
+    DeletedGroup,
+    DeleteGroups,
+    DeleteGroupsResult,
     FetchedOffset,
     GroupDescription,
     GroupListing,
@@ -112,6 +119,8 @@ class GroupConfig:
     max_size: int = 2**31 - 1  # group.max.size
     offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
     new_member_join_timeout_ms: int = 300000  # Kafka's fixed new-member timeout
+    offsets_retention_ms: int = 7 * 24 * 3600 * 1000  # offsets.retention.minutes
+    offsets_retention_check_interval_ms: int = 600000  # offsets.retention.check.interval.ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +181,11 @@ class _Group:
     new_member_added: bool = False
     sync_deadline_ms: int | None = None
     pending_sync: set[str] = field(default_factory=set)
+    state_since_ms: int = -1  # when the group entered its state (offset expiry)
+
+    def set_state(self, state: GroupState, now_ms: int) -> None:
+        self.state = state
+        self.state_since_ms = now_ms
 
     def rebalance_timeout_ms(self) -> int:
         return max((m.rebalance_timeout_ms for m in self.members.values()), default=0)
@@ -202,6 +216,7 @@ class _Group:
                 )
                 for m in self.members.values()
             ),
+            state_timestamp_ms=self.state_since_ms,
         )
 
 
@@ -219,6 +234,7 @@ class GroupCoordinator:
         self._active = True
         self._replies: list[Reply] = []
         self._records: list[GroupLogRecord] = []
+        self._next_expiry_check_ms: int | None = None
 
     # ----- loading -------------------------------------------------------------------
 
@@ -233,14 +249,14 @@ class GroupCoordinator:
     def replay(self, record: GroupLogRecord) -> None:
         """Apply one stored record (log order; the last one per key wins)."""
         if isinstance(record, OffsetRecord):
-            group = self._group_or_new(record.group_id)
+            group = self._group_or_new(record.group_id, record.commit_timestamp_ms)
             group.offsets[(record.topic, record.partition)] = record
         elif isinstance(record, OffsetTombstone):
             known = self._groups.get(record.group_id)
             if known is not None:
                 known.offsets.pop((record.topic, record.partition), None)
         elif isinstance(record, GroupRecord):
-            group = self._group_or_new(record.group_id)
+            group = self._group_or_new(record.group_id, record.state_timestamp_ms)
             group.generation = record.generation
             group.protocol_type = record.protocol_type
             group.protocol = record.protocol
@@ -265,6 +281,7 @@ class GroupCoordinator:
                 if mr.group_instance_id is not None:
                     group.static[mr.group_instance_id] = mr.member_id
             group.state = GroupState.STABLE if group.members else GroupState.EMPTY
+            group.state_since_ms = record.state_timestamp_ms
             if group.leader not in group.members:
                 group.leader = next(iter(group.members), None)
         elif isinstance(record, GroupTombstone):
@@ -312,7 +329,7 @@ class GroupCoordinator:
             self._reply(handle, JoinResult(error=error, member_id=req.member_id))
             return self._output()
         if group is None:
-            group = self._group_or_new(req.group_id)
+            group = self._group_or_new(req.group_id, now_ms)
         if (not req.member_id and group.state != GroupState.EMPTY
                 and len(group.members) + len(group.pending) >= cfg.max_size):
             self._reply(handle, JoinResult(
@@ -504,7 +521,7 @@ class GroupCoordinator:
         else:
             group.initial_join = False
             group.join_deadline_ms = now_ms + group.rebalance_timeout_ms()
-        group.state = GroupState.PREPARING_REBALANCE
+        group.set_state(GroupState.PREPARING_REBALANCE, now_ms)
 
     def _reset_assignment(self, group: _Group, error: ErrorCode) -> None:
         for m in group.members.values():
@@ -557,11 +574,11 @@ class GroupCoordinator:
         if not group.members:
             group.protocol = None
             group.leader = None
-            group.state = GroupState.EMPTY
+            group.set_state(GroupState.EMPTY, now_ms)
             self._records.append(group.record())
             return
         group.protocol = self._select_protocol(group)
-        group.state = GroupState.COMPLETING_REBALANCE
+        group.set_state(GroupState.COMPLETING_REBALANCE, now_ms)
         group.pending_sync = set(group.members)
         group.sync_deadline_ms = now_ms + group.rebalance_timeout_ms()
         for m in group.members.values():
@@ -654,7 +671,7 @@ class GroupCoordinator:
         for m in group.members.values():
             m.assignment = given.get(m.member_id, b"")
         self._records.append(group.record())
-        group.state = GroupState.STABLE
+        group.set_state(GroupState.STABLE, now_ms)
         if not group.pending_sync:
             group.sync_deadline_ms = None
         for m in group.members.values():
@@ -764,7 +781,7 @@ class GroupCoordinator:
                 PartitionError(topic=o.topic, partition=o.partition, error=error)
                 for o in req.offsets)))
             return self._output()
-        group = self._group_or_new(req.group_id)
+        group = self._group_or_new(req.group_id, now_ms)
         results = [self._commit_one(group, o, now_ms) for o in req.offsets]
         self._reply(handle, OffsetCommitResult(partitions=tuple(results)))
         return self._output()
@@ -883,6 +900,61 @@ class GroupCoordinator:
                             self._remove(group, member)
                     self._prepare_rebalance(group, now_ms)
             self._check_join(group, now_ms)
+        if self._next_expiry_check_ms is None:
+            self._next_expiry_check_ms = now_ms + self.config.offsets_retention_check_interval_ms
+        elif now_ms >= self._next_expiry_check_ms:
+            self._next_expiry_check_ms = now_ms + self.config.offsets_retention_check_interval_ms
+            self._expire(now_ms)
+        return self._output()
+
+    def _expire(self, now_ms: int) -> None:
+        """Kafka's offset expiry (KIP-211): offsets of an empty group expire
+        offsets.retention.minutes after it became empty, those of a group that only
+        stores offsets (no protocol type) that long after their commit. An empty group
+        left without offsets is deleted (Dead, then forgotten)."""
+        retention = self.config.offsets_retention_ms
+        for group in list(self._groups.values()):
+            if group.protocol_type is None and not group.members:
+                since = None
+            elif group.state == GroupState.EMPTY:
+                since = group.state_since_ms if group.state_since_ms >= 0 else None
+            else:
+                continue
+            for key, rec in list(group.offsets.items()):
+                base = since if since is not None else rec.commit_timestamp_ms
+                if now_ms - base >= retention:
+                    del group.offsets[key]
+                    self._records.append(OffsetTombstone(
+                        group_id=group.group_id, topic=key[0], partition=key[1]))
+            if group.state == GroupState.EMPTY and not group.offsets and not group.pending:
+                self._delete(group)
+
+    def _delete(self, group: _Group) -> None:
+        for topic, partition in group.offsets:
+            self._records.append(OffsetTombstone(
+                group_id=group.group_id, topic=topic, partition=partition))
+        group.offsets.clear()
+        group.state = GroupState.DEAD
+        self._records.append(GroupTombstone(group_id=group.group_id))
+        del self._groups[group.group_id]
+
+    def delete_groups(self, handle: int, req: DeleteGroups, now_ms: int) -> Output:
+        """DeleteGroups: only empty groups; their offsets go too (tombstones)."""
+        results = []
+        for gid in req.group_ids:
+            error = self._status(gid, allow_empty_id=True)
+            group = self._groups.get(gid)
+            if error is not None:
+                pass
+            elif group is None or group.state == GroupState.DEAD:
+                error = ErrorCode.GROUP_ID_NOT_FOUND
+            elif group.state != GroupState.EMPTY:
+                error = ErrorCode.NON_EMPTY_GROUP
+            else:
+                self._delete(group)
+                error = ErrorCode.NONE
+            results.append(DeletedGroup(group_id=gid, error=error))
+        self._reply(handle, DeleteGroupsResult(groups=tuple(results)))
         return self._output()
 
     def next_deadline_ms(self) -> int | None:
@@ -929,10 +1001,10 @@ class GroupCoordinator:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         return None
 
-    def _group_or_new(self, group_id: str) -> _Group:
+    def _group_or_new(self, group_id: str, now_ms: int) -> _Group:
         group = self._groups.get(group_id)
         if group is None:
-            group = self._groups[group_id] = _Group(group_id)
+            group = self._groups[group_id] = _Group(group_id, state_since_ms=now_ms)
         return group
 
     def _reply(self, handle: int, result: Result) -> None:

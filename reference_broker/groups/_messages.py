@@ -218,7 +218,24 @@ class ListGroupsResult:
     groups: tuple[GroupListing, ...] = ()
 
 
-Result = JoinResult | SyncResult | HeartbeatResult | LeaveResult | OffsetCommitResult
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteGroups:
+    group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeletedGroup:
+    group_id: str
+    error: ErrorCode
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteGroupsResult:
+    groups: tuple[DeletedGroup, ...]
+
+
+Result = (JoinResult | SyncResult | HeartbeatResult | LeaveResult | OffsetCommitResult
+          | DeleteGroupsResult)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -54,6 +54,9 @@ class GroupRecord(msgspec.Struct, frozen=True, tag="group"):
     protocol: str | None
     leader: str | None
     members: tuple[MemberRecord, ...] = ()
+    # when the group entered its state (wall-clock ms from the driver); empty groups'
+    # offsets expire offsets.retention.minutes after it
+    state_timestamp_ms: int = -1
 
 
 class GroupTombstone(msgspec.Struct, frozen=True, tag="group-delete"):

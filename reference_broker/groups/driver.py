@@ -24,6 +24,8 @@ from typing import TypeVar
 
 from ._coordinator import GroupConfig, GroupCoordinator, Output
 from ._messages import (
+    DeleteGroups,
+    DeleteGroupsResult,
     GroupDescription,
     Heartbeat,
     HeartbeatResult,
@@ -101,6 +103,11 @@ class GroupService:
     async def commit(self, req: OffsetCommit) -> OffsetCommitResult:
         result = await self._submit(self.coordinator.commit, req)
         assert isinstance(result, OffsetCommitResult)
+        return result
+
+    async def delete_groups(self, req: DeleteGroups) -> DeleteGroupsResult:
+        result = await self._submit(self.coordinator.delete_groups, req)
+        assert isinstance(result, DeleteGroupsResult)
         return result
 
     # ----- read-only requests ---------------------------------------------------------

@@ -12,6 +12,7 @@ back into that version's response. Version differences handled here:
   topics get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka. v10 (topic ids) is not served.
 - OffsetFetch v0-7 ask for one group (`topics` null = all, v2+); v8+ for several groups.
 - ListGroups v4+ filter by state, v5+ by type ("classic" is the only type here).
+- DeleteGroups v0-2: empty groups only (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND otherwise).
 
 Lifetime: the startup hook opens the coordinator (`GroupService.open`, which replays
 `__consumer_offsets`) into `ctx.groups`; the server's housekeeping calls
@@ -26,6 +27,7 @@ from typing import Any
 from reference_broker.groups import (
     Assignment,
     CommitOffset,
+    DeleteGroups,
     ErrorCode,
     GroupConfig,
     Heartbeat,
@@ -75,6 +77,9 @@ def group_config(ctx: BrokerContext) -> GroupConfig:
         max_session_timeout_ms=cfg.group_max_session_timeout_ms,
         max_size=raw_int("group.max.size", 2**31 - 1),
         offset_metadata_max_bytes=raw_int("offset.metadata.max.bytes", 4096),
+        offsets_retention_ms=cfg.offsets_retention_minutes * 60000,
+        offsets_retention_check_interval_ms=raw_int("offsets.retention.check.interval.ms",
+                                                    600000),
     )
 
 
@@ -391,6 +396,21 @@ async def list_groups(ctx: BrokerContext, header: RequestHeader, request: Any) -
         L(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state,
           group_type=GROUP_TYPE)
         for g in result.groups])
+
+
+@handler(ApiKey.DELETE_GROUPS, 0, 2)
+async def delete_groups(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    v = header.api_version
+    cls = codec.response_class(ApiKey.DELETE_GROUPS)
+    R = cls.DeletableGroupResult
+    ids = list(request.groups_names or [])
+    svc = _service(ctx)
+    if svc is None:
+        return cls(version=v, throttle_time_ms=0, results=[
+            R(group_id=g, error_code=int(ErrorCode.COORDINATOR_NOT_AVAILABLE)) for g in ids])
+    result = await svc.delete_groups(DeleteGroups(group_ids=tuple(ids)))
+    return cls(version=v, throttle_time_ms=0, results=[
+        R(group_id=d.group_id, error_code=int(d.error)) for d in result.groups])
 
 
 __all__ = ["GROUP_TYPE", "group_config"]

@@ -549,3 +549,55 @@ def test_next_deadline() -> None:
     assert sim.coord.next_deadline_ms() is None
     (_a,), _ = form_group(sim, 1)
     assert sim.coord.next_deadline_ms() is not None
+
+
+def _delete(sim: Sim, *gids: str) -> dict[str, ErrorCode]:
+    from reference_broker.groups import DeleteGroups, DeleteGroupsResult
+    h = sim._handle()
+    sim._apply(sim.coord.delete_groups(h, DeleteGroups(group_ids=gids), sim.now_ms))
+    r = sim.replies[h]
+    assert isinstance(r, DeleteGroupsResult)
+    return {d.group_id: d.error for d in r.groups}
+
+
+def test_delete_groups_only_empty_ones() -> None:
+    sim = Sim()
+    form_group(sim, 1, "busy")
+    sim.commit("idle", {("t", 0): 5, ("t", 1): 6})
+    before = len(sim.disk)
+    assert _delete(sim, "busy", "idle", "nope") == {
+        "busy": E.NON_EMPTY_GROUP, "idle": E.NONE, "nope": E.GROUP_ID_NOT_FOUND}
+    assert sim.coord.state_of("idle") is None
+    assert sim.coord.fetch_offsets(OffsetFetch(group_id="idle")).offsets == ()
+    from reference_broker.groups import GroupTombstone, OffsetTombstone
+    written = sim.disk[before:]
+    assert sorted(type(r).__name__ for r in written) == [
+        "GroupTombstone", "OffsetTombstone", "OffsetTombstone"]
+    assert isinstance(written[-1], GroupTombstone) and isinstance(written[0], OffsetTombstone)
+    fresh = GroupCoordinator(FAST)
+    fresh.begin_loading()
+    for rec in sim.disk:
+        fresh.replay(rec)
+    fresh.finish_loading(sim.now_ms)
+    assert fresh.state_of("idle") is None and fresh.state_of("busy") == GroupState.STABLE
+
+
+def test_offsets_expire_after_retention() -> None:
+    cfg = GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10,
+                      offsets_retention_ms=50_000, offsets_retention_check_interval_ms=1000)
+    sim = Sim(config=cfg)
+    sim.advance(0)  # arms the expiry timer
+    sim.commit("simple", {("t", 0): 1})  # standalone: expires 50 s after its commit
+    (a,), gen = form_group(sim, 1, "g")
+    sim.commit("g", {("t", 0): 2}, member_id=a, generation=gen)
+    for _ in range(30):  # 60 s; a keeps heartbeating, so g is not empty
+        sim.advance(2000)
+        sim.heartbeat("g", a, gen)
+    assert sim.coord.state_of("simple") is None  # its only offset expired: deleted
+    assert [o.offset for o in sim.coord.fetch_offsets(OffsetFetch(group_id="g")).offsets] == [2]
+    sim.leave("g", a)  # empty from now on: expires 50 s later
+    sim.advance(40_000)
+    assert sim.coord.state_of("g") == GroupState.EMPTY
+    sim.advance(11_000)
+    assert sim.coord.state_of("g") is None
+    assert sim.coord.fetch_offsets(OffsetFetch(group_id="g")).offsets == ()

@@ -226,7 +226,12 @@ class GroupMachine(RuleBasedStateMachine):
 
     @invariant()
     def generation_never_goes_back(self) -> None:
-        gen = self.sim.coord.generation_of(GROUP) or 0
+        gen = self.sim.coord.generation_of(GROUP)
+        if gen is None:  # an empty group without offsets was deleted (expiry): a new
+            self.last_generation = 0  # group of that name starts from generation 0
+            self.delivered_generation = 0
+            self.owners.clear()
+            return
         assert gen >= self.last_generation
         self.last_generation = gen
 

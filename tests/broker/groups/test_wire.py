@@ -223,3 +223,21 @@ def test_static_member_joins_on_the_wire(wire: Wire) -> None:
     assert r.members[0].group_instance_id == "inst-1"
 
 
+
+
+def test_delete_groups(wire: Wire) -> None:
+    from kafka.protocol.admin import DeleteGroupsRequest
+    c = wire.call(OffsetCommitRequest(version=2, group_id="to-delete",
+                                      generation_id_or_member_epoch=-1, member_id="",
+                                      retention_time_ms=-1, topics=[CT(name=TOPIC, partitions=[
+                                          CP(partition_index=0, committed_offset=1,
+                                             committed_metadata="")])]))
+    assert c.topics[0].partitions[0].error_code == 0
+    join(wire, 3, "busy-group")
+    for v in range(3):
+        r = wire.call(DeleteGroupsRequest(version=v, groups_names=[
+            "to-delete", "busy-group", "never-was"]))
+        expected = [("to-delete", 0 if v == 0 else 69), ("busy-group", 68), ("never-was", 69)]
+        assert [(x.group_id, x.error_code) for x in r.results] == expected
+    f = wire.call(OffsetFetchRequest(version=2, group_id="to-delete", topics=None))
+    assert f.topics == []
