@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     found = {t: r.counts[t] for t in r.counts}
     missing = [t for t in PLANTED if t not in found]
-    reads = r.stats["read_pairs"]
+    reads = sum(len(pairs) for op in h.ops if op.type != "invoke" and op.f == "poll"
+                for mop in op.value or () if len(mop) > 1 for pairs in mop[1].values())
     print(f"load : {t_load:6.2f} s  {n / t_load:>10,.0f} ops/s   (CPU {c_load:.2f} s)")
     print(f"check: {t_check:6.2f} s  {n / t_check:>10,.0f} ops/s   (CPU {c_check:.2f} s; "
           f"{reads:,} read pairs, valid={r.valid})")

@@ -39,7 +39,6 @@ def _stats(ix: LogIndex, unseen_by_key: dict[str, int], opts: LogCheckOptions) -
         "notes": notes,
         "ops": len(ix.ops),
         "kafka_completions": ix.n_kafka_ops,
-        "read_pairs": ix.n_read_pairs,
         "keys": per_key,
         "by_f": by_f,
         "info_sends_committed": len(ix.committed_info),

@@ -43,7 +43,7 @@ class KeyIndex:
     """Everything known about one key (one topic-partition)."""
 
     __slots__ = (
-        "conflicts", "dups", "first_off", "log", "max_ok_read", "n_fail", "n_info",
+        "conflicts", "dups", "first_off", "log", "n_fail", "n_info",
         "offs", "ok_readers", "src", "w_fail", "w_info", "w_ok")
 
     def __init__(self) -> None:
@@ -67,8 +67,6 @@ class KeyIndex:
         #: info and fail send micro-ops (ok ones: ``len(w_ok)``, values being unique)
         self.n_info = 0
         self.n_fail = 0
-        #: the highest offset read by an ok op (-1: none)
-        self.max_ok_read = -1
         #: sorted offsets holding a record (set by `LogIndex.finish`)
         self.offs: list[int] = []
 
@@ -174,7 +172,6 @@ class LogIndex:
         #: ok/info completions that send two or more values (G0 candidates)
         self.multi_send_ops: list[int] = []
         self.n_kafka_ops = 0
-        self.n_read_pairs = 0
 
     # ------------------------------------------------------------------ helpers
     def op_value(self, p: int) -> Any:
@@ -231,7 +228,6 @@ class LogIndex:
         observe = _observe
         ls: dict[Any, tuple[Any, Any, int]] = {}
         n_kafka = 0
-        n_pairs = 0
         p = -1
         try:
             for p, op in enumerate(ops):
@@ -304,7 +300,6 @@ class LogIndex:
                             if prev is not None and nxt != prev[0] + 1:
                                 poll_pairs.append(
                                     (k, prev[0], prev[1], prev[2], nxt, first[1], p, proc))
-                            hi = -1
                             pv = None
                             if ok:
                                 for o, v in pairs:
@@ -313,8 +308,6 @@ class LogIndex:
                                             raise TypeError(
                                                 f"an offset must be an integer, got {o!r}")
                                         int_poll_pairs.append((k, nxt - 1, pv, o, v, p))
-                                        if nxt - 1 > hi:
-                                            hi = nxt - 1
                                     if lget(o) != v:
                                         observe(ki, o, v, p)
                                     if v not in rd:
@@ -332,14 +325,8 @@ class LogIndex:
                                         observe(ki, o, v, p)
                                     nxt = o + 1
                                     pv = v
-                            n_pairs += len(pairs)
                             if ok:
-                                last = nxt - 1
-                                lr[k] = (last, pv, p)
-                                if last > hi:
-                                    hi = last
-                                if hi > ki.max_ok_read:
-                                    ki.max_ok_read = hi
+                                lr[k] = (nxt - 1, pv, p)
                     # ---- sends
                     if send_list:
                         if t == "info":
@@ -478,7 +465,6 @@ class LogIndex:
                 expected="micro-ops [\"send\", key, value | [offset, value]] and "
                          "[\"poll\", {key: [[offset, value], ...]}]") from None
         self.n_kafka_ops = n_kafka
-        self.n_read_pairs = n_pairs
         return self
 
     def finish(self) -> LogIndex:

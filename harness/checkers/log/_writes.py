@@ -31,11 +31,11 @@ def lost_writes(ix: LogIndex, limit: int) -> Found:
         if not rd:
             continue
         dups = ki.dups
+        first_off = ki.first_off
         if dups:
-            first_off = ki.first_off
             bound_off = max(min(dups[v]) if v in dups else first_off[v] for v in rd)
         else:
-            bound_off = ki.max_ok_read
+            bound_off = max(map(first_off.__getitem__, rd))
         offs = ki.offs
         log = ki.log
         conflicts = ki.conflicts
