@@ -170,3 +170,47 @@ def test_external_target_has_bootstrap_and_no_faults() -> None:
 def test_external_bad_bootstrap(bad: str) -> None:
     with pytest.raises(UsageError, match="bootstrap"):
         ExternalTarget(bootstrap=bad)
+
+
+def test_reference_cluster_sees_a_leader_partition(make_cluster: MakeCluster,
+                                                   backend_name: str) -> None:
+    """The broker's own view: isolating the leader makes the majority elect another."""
+    import random
+
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from harness.cluster.targets.reference import _accepts_peers
+    from harness.nemesis import metadata_leader
+    if not _accepts_peers(ReferenceTarget().python):
+        pytest.skip("the reference broker has no --peers yet (its Raft cluster has not landed)")
+    c = make_cluster(backend_name, 3, target=ReferenceTarget())
+    admin = KafkaAdminClient(bootstrap_servers=c.bootstrap_servers(), request_timeout_ms=10000)
+    try:
+        admin.create_topics([NewTopic("led3", num_partitions=1, replication_factor=3)])
+    finally:
+        admin.close()
+    deadline = time.monotonic() + 30
+    leader = None
+    while leader is None and time.monotonic() < deadline:
+        leader = metadata_leader(c, "led3", 0)
+    assert leader is not None
+    rec = ListRecorder(now_ns=time.monotonic_ns)
+    nem = Nemesis(c, rec, random.Random(0), leader_of=lambda: leader)
+    nem.start(Partition(topology="leader"))
+    majority = [n for n in c.nodes if n != leader]
+    view = ",".join("{}:{}".format(*c.backend.addr("client", n, "kafka")) for n in majority)
+    new = None
+    while time.monotonic() < deadline + 30:
+        a = KafkaAdminClient(bootstrap_servers=view, request_timeout_ms=3000)
+        try:
+            parts = a.describe_topics(["led3"])[0]["partitions"]
+            new = parts[0].get("leader_id")
+        except Exception:
+            new = None
+        finally:
+            a.close()
+        if new is not None and c.ids.get(leader) != new and new in (c.ids[n] for n in majority):
+            break
+        time.sleep(0.5)
+    assert new in (c.ids[n] for n in majority), f"majority still reports leader {new}"
+    nem.heal()
