@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from harness.report import write_index, write_report
-from tests.report.fixtures.make import PAYLOADS, escape_run
+from tests.report.fixtures.make import PAYLOADS, escape_run, result_json, run_config, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -174,6 +174,17 @@ def test_valid_and_unknown_reports_in_chromium(open_page: Callable[[Path], Page]
     pg = open_page(write_report(run_dir("unknown-noresults")))
     assert pg.page.locator("#overall-verdict").inner_text() == "UNKNOWN"
     assert pg.page.locator("canvas").count() == 0
+    assert pg.problems() == []
+    # A run of one op, one time bin, no fault: still drawn without complaint.
+    ops = [{"index": 0, "time": 0, "process": 0, "type": "invoke", "f": "send",
+            "value": [["send", 1, 5]]},
+           {"index": 1, "time": 1000, "process": 0, "type": "ok", "f": "send",
+            "value": [["send", 1, [0, 5]]]}]
+    d = write_run(tmp_path / "tiny", run_config("tiny", seed=1, duration_s=0), ops,
+                  result_json(ops))
+    pg = open_page(write_report(d))
+    assert pg.page.locator("body").get_attribute("data-charts") == "2"
+    assert pg.page.locator("#order svg g.cell").count() == 1  # the send; nothing polled
     assert pg.problems() == []
 
 
