@@ -129,11 +129,12 @@ def _witness(ix: LogIndex, kind: str, cycle: list[int],
             steps.append({"type": "wr", "key": k, "value": va, "from": ia, "to": ib})
             parts.append(f"op {ia} sent {va!r} to key {k}, which op {ib} read")
     first = steps[0]
+    offsets = [ix.keys[s["key"]].value_offset(s["value"]) for s in steps]
     return {
         "key": first["key"],
         "process": ops[cycle[0]].process,
         "ops": [ops[p].index for p in cycle],
-        "offsets": [],
+        "offsets": offsets,
         "values": [s["value"] for s in steps],
         "steps": steps,
         "message": f"{kind} cycle: " + "; ".join(parts),
