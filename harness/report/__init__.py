@@ -15,6 +15,7 @@ Entry points for the CLI (``logtrial report RUN_DIR... [--index]``) and ``logtri
   ``logtrial report`` command (every run's files, then the index)
 
 All raise `harness.errors.LogtrialError` subclasses (never a traceback) on bad input.
+``python -m harness.report RUN_DIR... [--index]`` runs `regenerate` without the CLI.
 """
 
 import os

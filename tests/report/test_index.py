@@ -127,3 +127,24 @@ def test_regenerate_writes_every_run_then_the_index(tmp_path: Path) -> None:
         regenerate([])
     with pytest.raises(UsageError, match="not a directory"):
         regenerate([], index=True, reports_root=root / "missing")
+
+
+def test_module_entry_point(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = make_root(tmp_path)
+    repo = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"}
+    p = subprocess.run([sys.executable, "-m", "harness.report", str(root / "valid-ok"),
+                        "--index", "--root", str(root)], capture_output=True, text=True,
+                       env=env, timeout=60, check=False)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == [str(root / "valid-ok" / "report.html"),
+                                     str(root / "valid-ok" / "junit.xml"),
+                                     str(root / "index.html")]
+    p = subprocess.run([sys.executable, "-m", "harness.report", str(tmp_path / "nope")],
+                       capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert p.returncode == 2
+    assert p.stderr.startswith("logtrial report: ") and "no run.json" in p.stderr
+    assert "Traceback" not in p.stderr
