@@ -88,6 +88,10 @@ class Backend(abc.ABC):
         """``argv`` made to run inside the clients' network context."""
         return list(argv)
 
+    def client_netns(self) -> str | None:
+        """The network namespace clients run in (for setns), or None: the host's."""
+        return None
+
     @abc.abstractmethod
     def apply_grudge(self, grudge: Grudge) -> None:
         """Make each ``dst`` drop traffic from ``grudge[dst]``; replaces the last grudge."""

@@ -263,6 +263,10 @@ class Cluster:
         svc = self.target.services[0]
         return ",".join("{}:{}".format(*self.backend.addr(CLIENT, n, svc)) for n in self.nodes)
 
+    def client_netns(self) -> str | None:
+        """The namespace clients should run in (netns backend), else None."""
+        return self._backend.client_netns() if self._backend is not None else None
+
     def describe(self) -> dict[str, Any]:
         """Data for run.json: target, backend, nodes and their addresses."""
         return {"target": self.target.name,

@@ -190,6 +190,9 @@ class NetnsBackend(Backend):
     def client_wrap(self, argv: Sequence[str]) -> list[str]:
         return self.wrap(CLIENT, argv)
 
+    def client_netns(self) -> str | None:
+        return self._ns.get(CLIENT)
+
     # faults ------------------------------------------------------------------
 
     def _restore(self, ns: str, rules: str) -> None:

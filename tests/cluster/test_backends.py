@@ -39,6 +39,10 @@ def test_three_nodes_all_reach_each_other(make_cluster: MakeCluster, backend_nam
     assert c.nodes == ("n1", "n2", "n3")
     for src, dst in [("n1", "n2"), ("n2", "n3"), ("n3", "n1"), ("client", "n2")]:
         assert reaches(c, src, dst), f"{src} cannot reach {dst}"
+    ns = c.client_netns()
+    assert (ns is None) == (backend_name == "proxy")
+    if ns is not None:
+        assert ns == f"{c.run_id}-c"
 
 
 def test_majority_partition_isolates_the_minority_and_heals(make_cluster: MakeCluster,
