@@ -231,7 +231,8 @@ class BrokerServer:
                         return
                     await conn.wait_for_frames()
                     continue
-                if held and not conn.frames[0].startswith(_PRODUCE_PREFIX):
+                if not conn.frames[0].startswith(_PRODUCE_PREFIX):
+                    # Answers held so far go first, and reads see every append made.
                     await self._release(conn, held)
                 out = await self._serve_one(conn, conn.pop())
                 if out is None:
