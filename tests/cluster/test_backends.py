@@ -162,3 +162,19 @@ def test_two_runs_at_once_do_not_interfere(make_cluster: MakeCluster, backend_na
     assert reaches(b, "n2", "n1")
     if backend_name == "netns":
         assert a.backend.subnet != b.backend.subnet  # type: ignore[attr-defined]
+
+
+def test_a_grudge_against_clients_cuts_them_off(make_cluster: MakeCluster,
+                                                backend_name: str) -> None:
+    import socket
+    c = make_cluster(backend_name, 2)
+    nem, _ = nemesis_for(c)
+    nem.start(Partition(grudge={"n1": ("client",)}))
+    assert not reaches(c, "client", "n1", wait_s=1.0)
+    assert reaches(c, "client", "n2")
+    assert reaches(c, "n2", "n1")
+    if backend_name == "netns":  # clients in the harness process come from the bridge
+        with pytest.raises(OSError):
+            socket.create_connection(c.backend.addr("client", "n1", "kafka"), timeout=1.0)
+    nem.heal()
+    assert reaches(c, "client", "n1")
