@@ -160,6 +160,7 @@ _IGNORED_BROKER_KEYS = frozenset({
     "log.retention.minutes",
     # read by the group coordinator from BrokerConfig.raw
     "group.max.size", "offset.metadata.max.bytes", "offsets.topic.segment.bytes",
+    "offsets.retention.check.interval.ms",
 })
 BROKER_KEYS = frozenset(_BROKER_KEYS) | _IGNORED_BROKER_KEYS
 
