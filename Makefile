@@ -28,8 +28,13 @@ RUN_ARGS ?= --target reference --nodes 1 --time-limit 60 --nemesis kill,pause --
 run: $(STAMP)
 	$(VENV)/bin/logtrial run $(RUN_ARGS)
 
+# Long chaos runs: every nemesis, both clients, more hypothesis examples and fuzz frames.
 nightly: $(STAMP)
-	$(PY) -m pytest -m "nightly or chaos" --hypothesis-profile=nightly $(PYTEST_ARGS)
+	LOGTRIAL_FUZZ_FRAMES=200000 LOGTRIAL_CHAOS_TIME=120 $(PY) -m pytest -m "nightly or chaos" \
+		--hypothesis-profile=nightly $(PYTEST_ARGS)
+	LOGTRIAL_CHAOS_TIME=120 $(PY) -m pytest suites/chaos --target tansu --hypothesis-profile=nightly $(PYTEST_ARGS)
+	$(VENV)/bin/logtrial run --target reference --time-limit 300 --nemesis kill,pause --client confluent
+	$(VENV)/bin/logtrial run --target reference --time-limit 300 --nemesis kill,pause --sub-via subscribe
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check harness reference_broker tests suites benchmarks
