@@ -8,6 +8,7 @@ active, heals the network, resumes paused nodes, restarts dead ones, resets cloc
 and records ``heal``. `run` interprets a schedule with an injected clock and a stop
 event, and always ends with `heal`.
 
+An explicit grudge may name ``client`` (the clients' side) as well as nodes.
 Active partitions compose: the applied grudge is the union of every active one, so
 stopping one partition leaves the others in force.
 
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.cluster import Cluster
+from harness.cluster import CLIENT, Cluster
 from harness.errors import LogtrialError, UsageError
 from harness.nemesis import _grudge
 from harness.nemesis._faults import (
@@ -112,7 +113,7 @@ class Nemesis:
             if f.kind == "clock" and not self.cluster.clock:
                 raise UsageError("clock faults need the cluster started with clock=True")
             if isinstance(f, Partition) and f.grudge is not None:
-                _grudge.check_grudge(f.grudge, self.cluster.nodes)
+                _grudge.check_grudge(f.grudge, (*self.cluster.nodes, CLIENT))
             if isinstance(f, Partition) and f.topology == "leader" and self.leader_of is None:
                 raise UsageError("a leader partition needs a leader_of function")
             for n in getattr(f, "nodes", None) or ():
@@ -176,7 +177,7 @@ class Nemesis:
         nodes = c.nodes
         if isinstance(fault, Partition):
             if fault.grudge is not None:
-                g = _grudge.check_grudge(fault.grudge, nodes)
+                g = _grudge.check_grudge(fault.grudge, (*nodes, CLIENT))
             else:
                 leader = None
                 if fault.topology == "leader" and self.leader_of is not None:
