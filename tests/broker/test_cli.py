@@ -59,3 +59,26 @@ def test_sigint_is_a_clean_shutdown_too(broker_factory: Any) -> None:
     assert b.proc is not None
     b.proc.send_signal(signal.SIGINT)
     assert b.proc.wait(15) == 0
+
+
+def test_sigterm_during_a_long_poll_exits_promptly(broker_factory: Any) -> None:
+    import time
+
+    from ._wire import create_topic
+
+    b = broker_factory()
+    with Wire(b.address) as w:
+        create_topic(w, "lp")
+        from kafka.protocol.consumer import FetchRequest
+
+        FT = FetchRequest.FetchTopic
+        w.send(FetchRequest(version=11, replica_id=-1, max_wait_ms=60000, min_bytes=1,
+                            max_bytes=1024, isolation_level=0, session_id=0, session_epoch=-1,
+                            topics=[FT(topic="lp", partitions=[FT.FetchPartition(
+                                partition=0, fetch_offset=0, partition_max_bytes=1024,
+                                current_leader_epoch=-1, log_start_offset=-1)])],
+                            forgotten_topics_data=[], rack_id=""))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        assert b.stop(timeout_s=15) == 0
+        assert time.monotonic() - t0 < 10
