@@ -23,6 +23,12 @@ MAX_KEYS = 6
 MAX_ORDER_COLS = 40
 
 
+def options_of(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``run.json``'s options (an empty dict when absent or not an object)."""
+    o = cfg.get("options")
+    return o if isinstance(o, dict) else {}
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "—"
@@ -47,8 +53,7 @@ def _nodes(cfg: dict[str, Any]) -> list[str]:
 
 def settings(cfg: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) rows of the header's settings table."""
-    o = cfg.get("options") if isinstance(cfg.get("options"), dict) else {}
-    assert isinstance(o, dict)
+    o = options_of(cfg)
     versions = cfg.get("versions")
     rows = [
         ("target", _fmt(cfg.get("target"))),
@@ -77,8 +82,7 @@ def settings(cfg: dict[str, Any]) -> list[tuple[str, str]]:
 
 def summary_sentence(cfg: dict[str, Any], n_ops: int) -> str:
     """One sentence saying what was tested, for a reader who reads nothing else."""
-    o = cfg.get("options") if isinstance(cfg.get("options"), dict) else {}
-    assert isinstance(o, dict)
+    o = options_of(cfg)
     nodes = _nodes(cfg)
     parts = [f"{_fmt(o.get('concurrency'))} clients" if o.get("concurrency") else "Clients"]
     if o.get("client"):
@@ -157,8 +161,7 @@ def anomaly_marks(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def build_report(run: Run) -> dict[str, Any]:
     """The whole page's data (see the module docstring)."""
     cfg = run.config
-    o = cfg.get("options") if isinstance(cfg.get("options"), dict) else {}
-    assert isinstance(o, dict)
+    o = options_of(cfg)
     h = run.history
     n_ops = len(h) if h is not None else 0
     rows = [r.to_json() for r in verdict_rows(run.result, o)]

@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.checkers import CheckResult
 
+from ._build import options_of
 from ._load import load_summary
 from ._verdict import checkers_of, guarantee_table
 from ._witness import compact
@@ -40,8 +41,7 @@ def junit_tree(config: dict[str, Any], result: CheckResult | None) -> ET.Element
     if config.get("started_at"):
         suite.set("timestamp", _x(str(config["started_at"])[:19]))
     props = ET.SubElement(suite, "properties")
-    opts = config.get("options") if isinstance(config.get("options"), dict) else {}
-    assert isinstance(opts, dict)
+    opts = options_of(config)
     for name, value in [("run_id", run_id), ("target", target),
                         ("seed", config.get("seed")), ("command", config.get("command")),
                         *sorted(opts.items())]:
