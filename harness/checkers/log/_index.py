@@ -308,7 +308,7 @@ class LogIndex:
                                             raise TypeError(
                                                 f"an offset must be an integer, got {o!r}")
                                         int_poll_pairs.append((k, nxt - 1, pv, o, v, p))
-                                    if lget(o) != v:
+                                    if lget(o, _MISSING) != v:
                                         observe(ki, o, v, p)
                                     if v not in rd:
                                         rd[v] = p
@@ -321,7 +321,7 @@ class LogIndex:
                                             raise TypeError(
                                                 f"an offset must be an integer, got {o!r}")
                                         int_poll_pairs.append((k, nxt - 1, pv, o, v, p))
-                                    if lget(o) != v:
+                                    if lget(o, _MISSING) != v:
                                         observe(ki, o, v, p)
                                     nxt = o + 1
                                     pv = v
@@ -352,6 +352,9 @@ class LogIndex:
                             if t == "ok":
                                 ki.w_ok[v] = p
                                 if o is not None:
+                                    if type(o) is not int:
+                                        raise TypeError(
+                                            f"an offset must be an integer, got {o!r}")
                                     klog = ki.log
                                     cur = klog.get(o, _MISSING)
                                     if cur is _MISSING:

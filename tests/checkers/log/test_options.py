@@ -148,3 +148,22 @@ def test_check_restores_the_garbage_collector() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("value", [
+    [["send", "x", ["0", 1]]],
+    [["send", "x", [0.5, 1]]],
+    [["send", "x", [0, 1, 2]]],
+    [["send", "x", [0, 1]], ["send", "x", ["1", 2]]],
+    [["send", "x", [0, [1]]]],
+])
+def test_malformed_sends_raise_history_error(value: object) -> None:
+    with pytest.raises(HistoryError, match=r"op 1 .*malformed"):
+        check(hist((0, "ok", "send", value)))
+
+
+def test_malformed_info_send_offsets_raise_history_error() -> None:
+    h = hist((0, "info", "send", [["send", "x", ["zero", 1]]]),
+             (1, "ok", "poll", [["poll", {"x": [[0, 1]]}]]))
+    with pytest.raises(HistoryError, match=r"op 1 .*malformed"):
+        check(h)
