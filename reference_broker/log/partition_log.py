@@ -109,17 +109,24 @@ class PartitionLog:
             i = 0
             while i < len(bases) - 1:
                 base = bases[i]
-                seg, problem, rebuilt = Segment.open_closed(directory, base, interval)
+                seg, problem, rebuilt, cut = Segment.open_closed(directory, base, interval)
                 report.rebuilt_indexes += rebuilt
+                report.truncated_bytes += cut
                 if problem is None and seg.index.empty:  # leftover of a crash: drop it
                     seg.delete()
                     del bases[i]
                     report.deleted_segments += 1
                     continue
                 segments.append(seg)
+                if problem is not None and seg.next_offset == bases[i + 1]:
+                    # Only bytes after its last batch were bad: the cut repaired it.
+                    report.problems.append(f"segment {base}: {problem}")
+                    problem = None
                 if problem is None and seg.next_offset != bases[i + 1]:
                     problem = (f"ends at offset {seg.next_offset} but the next segment "
                                f"starts at {bases[i + 1]}")
+                if problem is None and rebuilt:
+                    seg.seal(sync=config.flush != "never")  # next open trusts it
                 if problem is not None:
                     # Kafka's recovery: keep the valid prefix, drop everything after it.
                     report.problems.append(f"segment {base}: {problem}")

@@ -71,11 +71,11 @@ class Segment:
 
     @classmethod
     def open_closed(cls, directory: Path, base_offset: int,
-                    interval: int) -> tuple[Segment, str | None, bool]:
+                    interval: int) -> tuple[Segment, str | None, bool, int]:
         """Open a closed segment, trusting its index files if they are sane.
 
-        Returns ``(segment, problem, rebuilt)``: ``problem`` is set (and the file
-        truncated to its valid prefix) if rebuilding found a bad batch.
+        Returns ``(segment, problem, rebuilt, bytes truncated)``: ``problem`` is set
+        (and the file truncated to its valid prefix) if rebuilding found a bad batch.
         """
         fd = os.open(directory / files.segment_name(base_offset), os.O_RDWR)
         try:
@@ -92,10 +92,10 @@ class Segment:
             if isinstance(loaded, SegmentIndex):
                 seg = cls(directory, base_offset, fd, loaded)
                 seg.first_batch_timestamp = seg._first_batch_timestamp()
-                return seg, None, False
+                return seg, None, False, 0
             seg = cls(directory, base_offset, fd, SegmentIndex(base_offset, interval))
             problem = seg._rebuild(size)
-            return seg, problem, True
+            return seg, problem, True, size - seg.size
         except BaseException:
             os.close(fd)
             raise

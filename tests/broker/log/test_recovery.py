@@ -218,3 +218,25 @@ def test_sigkill_mid_append_loses_no_acknowledged_append(tmp_path: Path,
             range(0, log.log_end_offset, 3))
     finally:
         log.close()
+
+
+def test_rebuilt_indexes_are_written_back(tmp_path: Path) -> None:
+    _fill(tmp_path, 30)
+    first = tmp_path / segment_files(tmp_path)[0]
+    first.with_suffix(".index").unlink()
+    log = PartitionLog.open(tmp_path, CFG, 0)
+    assert log.recovery.rebuilt_indexes == 1 and first.with_suffix(".index").exists()
+    log.close()
+    log = PartitionLog.open(tmp_path, CFG, 0)
+    assert log.recovery.rebuilt_indexes == 0 and _tags(log) == list(range(30))
+
+
+def test_garbage_after_a_closed_segment_keeps_later_segments(tmp_path: Path) -> None:
+    _fill(tmp_path, 30)
+    names = segment_files(tmp_path)
+    with (tmp_path / names[1]).open("ab") as f:
+        f.write(b"\xff" * 100)
+    log = PartitionLog.open(tmp_path, CFG, 0)
+    assert _tags(log) == list(range(30)) and segment_files(tmp_path) == names
+    assert log.recovery.rebuilt_indexes == 1 and log.recovery.deleted_segments == 0
+    assert log.recovery.truncated_bytes == 100 and len(log.recovery.problems) == 1
