@@ -969,6 +969,16 @@ class GroupCoordinator:
                 times.append(group.sync_deadline_ms)
         return min(times, default=None)
 
+    def snapshot(self) -> list[GroupLogRecord]:
+        """Records that replay to the current state (for compacting the log). Meant for
+        right after loading, when no rebalance is in flight."""
+        out: list[GroupLogRecord] = []
+        for group in self._groups.values():
+            if group.generation > 0 or group.members or group.protocol_type is not None:
+                out.append(group.record())
+            out.extend(group.offsets.values())
+        return out
+
     # ----- inspection (tests, simulator) ----------------------------------------------
 
     def group_ids(self) -> list[str]:

@@ -11,6 +11,8 @@ member waiting in JoinGroup/SyncGroup, exactly as in Kafka (a muted channel hide
 disconnect); the late reply is dropped and the member expires by its timeouts.
 If a write fails, the requests of that Output fail with the exception (the server
 closes their connections: the outcome is unknown to the clients, never a false ack).
+On start, a log mostly made of dead records (superseded commits) is rewritten as a
+snapshot of the live state (`GroupStore.rewrite`), so replay time stays bounded.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ from .store import GroupStore
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+# Rewrite __consumer_offsets on start when it holds this many records and at least
+# COMPACT_RATIO times more than the live state needs.
+COMPACT_MIN_RECORDS = 1000
+COMPACT_RATIO = 2
 
 
 class GroupService:
@@ -76,6 +82,10 @@ class GroupService:
             n += 1
         coord.finish_loading(clock_ms())
         log.info("group coordinator loaded %d records, %d groups", n, len(coord.group_ids()))
+        live = coord.snapshot()
+        if n > max(COMPACT_MIN_RECORDS, COMPACT_RATIO * len(live)):
+            store.rewrite(live, clock_ms())
+            log.info("compacted %s: %d records -> %d", store.directory, n, len(live))
         return cls(coord, store, clock_ms)
 
     # ----- requests that may wait -----------------------------------------------------

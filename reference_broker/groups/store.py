@@ -8,14 +8,22 @@ fsynced before `write` returns, which is what lets the driver acknowledge an
 OffsetCommit afterwards; `interval` and `never` trade that for speed, as for topics.
 
 The log is a `reference_broker.log.PartitionLog` (segments, CRC recovery that
-truncates a torn tail, fsync policy) with retention off: nothing is ever deleted, so
-replay reads every record since the first. (Kafka compacts this topic; compaction is
-not implemented, so the log and the replay time grow with the number of commits.)
+truncates a torn tail, fsync policy) with retention off: replay reads every record
+since the first. Kafka compacts this topic in the background; here `rewrite` replaces
+the log with a snapshot of the live state (the driver does it on start when most
+records are dead), crash-safely:
+1. write the snapshot to `__consumer_offsets-0.compacting/` and fsync it;
+2. rename the live directory to `.old`, the snapshot to the live name, fsync the parent;
+3. delete `.old`.
+`open` finishes or discards an interrupted rewrite: without a live directory the
+snapshot is complete (step 2 began only after step 1 ended), with one it is garbage.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -28,23 +36,56 @@ log = logging.getLogger(__name__)
 
 TOPIC = "__consumer_offsets"
 PARTITION_DIR = f"{TOPIC}-0"
+COMPACTING_SUFFIX = ".compacting"
+OLD_SUFFIX = ".old"
 _READ_CHUNK = 1 << 20
+_SNAPSHOT_BATCH = 500
 SEGMENT_BYTES = 100 * 1024 * 1024
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class GroupStore:
     """The coordinator's durable log: `replay()` on start, `write()` per Output."""
 
-    def __init__(self, plog: PartitionLog) -> None:
+    def __init__(self, plog: PartitionLog, config: LogConfig, directory: Path) -> None:
         self._log = plog
+        self._config = config
+        self._directory = directory
+        self.records_replayed = 0
 
     @classmethod
     def open(cls, data_dir: Path, *, flush: str = "always", flush_interval_ms: int = 1000,
              now_ms: int = 0) -> GroupStore:
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        directory = data_dir / PARTITION_DIR
+        compacting = data_dir / (PARTITION_DIR + COMPACTING_SUFFIX)
+        old = data_dir / (PARTITION_DIR + OLD_SUFFIX)
+        if compacting.exists():
+            if directory.exists():
+                log.warning("%s: discarding an unfinished rewrite", compacting)
+                shutil.rmtree(compacting)
+            else:
+                log.warning("%s: finishing an interrupted rewrite", compacting)
+                compacting.rename(directory)
+                _fsync_dir(data_dir)
+        if old.exists():
+            shutil.rmtree(old)
         config = LogConfig(segment_bytes=SEGMENT_BYTES, retention_ms=-1, retention_bytes=-1,
                            flush=flush,  # type: ignore[arg-type]
                            flush_interval_ms=flush_interval_ms)
-        return cls(PartitionLog.open(Path(data_dir) / PARTITION_DIR, config, now_ms))
+        return cls(PartitionLog.open(directory, config, now_ms), config, directory)
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
 
     @property
     def end_offset(self) -> int:
@@ -54,6 +95,7 @@ class GroupStore:
         """Every stored record, in log order."""
         offset = self._log.log_start_offset
         end = self._log.log_end_offset
+        self.records_replayed = 0
         while offset < end:
             chunk = self._log.read(offset, _READ_CHUNK, end)
             if not chunk:
@@ -63,6 +105,7 @@ class GroupStore:
                     continue
                 for rec in records.iter_records(chunk, pos):
                     if rec.offset >= offset and rec.value is not None:
+                        self.records_replayed += 1
                         yield decode_record(rec.value)
                 offset = h.next_offset
 
@@ -70,10 +113,35 @@ class GroupStore:
         """Append `recs` as one batch; durable on return under the `always` policy."""
         if not recs:
             return
-        batch = records.build_batch([
+        self._log.append(self._batch(recs, now_ms), now_ms)  # fsynced under "always"
+
+    @staticmethod
+    def _batch(recs: Sequence[GroupLogRecord], now_ms: int) -> bytes:
+        return records.build_batch([
             records.Record(key=k, value=v, timestamp=now_ms)
             for k, v in (encode_record(r) for r in recs)])
-        self._log.append(batch, now_ms)  # fsynced before returning under "always"
+
+    def rewrite(self, snapshot: Sequence[GroupLogRecord], now_ms: int) -> None:
+        """Replace the log by `snapshot` (the live state), crash-safely (see above)."""
+        parent = self._directory.parent
+        compacting = parent / (PARTITION_DIR + COMPACTING_SUFFIX)
+        old = parent / (PARTITION_DIR + OLD_SUFFIX)
+        if compacting.exists():
+            shutil.rmtree(compacting)
+        fresh = PartitionLog.open(compacting, self._config, now_ms)
+        try:
+            for i in range(0, len(snapshot), _SNAPSHOT_BATCH):
+                fresh.append(self._batch(snapshot[i:i + _SNAPSHOT_BATCH], now_ms), now_ms)
+            fresh.flush()
+        finally:
+            fresh.close()
+        _fsync_dir(compacting)
+        self._log.close()
+        self._directory.rename(old)
+        compacting.rename(self._directory)
+        _fsync_dir(parent)
+        shutil.rmtree(old)
+        self._log = PartitionLog.open(self._directory, self._config, now_ms)
 
     def maybe_flush(self, now_ms: int) -> None:
         self._log.maybe_flush(now_ms)

@@ -100,3 +100,51 @@ def test_service_commits_survive_restart(tmp_path: Path) -> None:
     assert [(o.partition, o.offset, o.metadata) for o in got.offsets] == [
         (0, 12, ""), (1, 22, "")]
     svc.close()
+
+
+def _many_commits(tmp_path: Path, n: int) -> None:
+    store = GroupStore.open(tmp_path, flush="never")
+    template = RECORDS[2]
+    assert isinstance(template, GroupRecord)
+    group = GroupRecord(group_id="g", generation=2, protocol_type="consumer",
+                        protocol="range", leader="m1", members=template.members)
+    store.write([group], now_ms=0)
+    for i in range(n):
+        store.write([OffsetRecord(group_id="g", topic="t", partition=i % 3, offset=i)],
+                    now_ms=i)
+    store.close()
+
+
+def test_open_compacts_a_log_of_mostly_dead_records(tmp_path: Path) -> None:
+    _many_commits(tmp_path, 1500)
+    svc = GroupService.open(tmp_path, FAST, clock_ms=lambda: 10, flush="always")
+    assert svc.store.records_replayed == 1501
+    svc.close()
+    again = GroupService.open(tmp_path, FAST, clock_ms=lambda: 20, flush="always")
+    assert again.store.records_replayed == 4  # the group and three offsets
+    got = again.fetch_offsets(OffsetFetch(group_id="g"))
+    assert [(o.partition, o.offset) for o in got.offsets] == [(0, 1497), (1, 1498), (2, 1499)]
+    assert again.coordinator.generation_of("g") == 2
+    assert again.coordinator.members_of("g") == ["m1"]
+    assert not list(tmp_path.glob("*.compacting")) and not list(tmp_path.glob("*.old"))
+    again.close()
+
+
+def test_interrupted_rewrite_is_finished_or_discarded(tmp_path: Path) -> None:
+    live = tmp_path / PARTITION_DIR
+    compacting = tmp_path / (PARTITION_DIR + ".compacting")
+    # A complete snapshot whose swap was interrupted after the live dir was moved away.
+    _many_commits(tmp_path, 3)
+    live.rename(compacting)
+    (tmp_path / (PARTITION_DIR + ".old")).mkdir()
+    store = GroupStore.open(tmp_path)
+    assert len(list(store.replay())) == 4
+    store.close()
+    assert not compacting.exists() and not (tmp_path / (PARTITION_DIR + ".old")).exists()
+    # An unfinished snapshot next to the live dir is garbage.
+    compacting.mkdir()
+    (compacting / "00000000000000000000.log").write_bytes(b"junk")
+    store = GroupStore.open(tmp_path)
+    assert len(list(store.replay())) == 4
+    store.close()
+    assert not compacting.exists()
