@@ -9,6 +9,7 @@ the value(s) and the ops that wrote or read them. Highlights:
 - ``duplicate``: the same value sits at two or more offsets of the key;
 - ``unread``: an acknowledged write below the highest offset anyone read, that no one
   read (a lost write, if the consumers read that far);
+- ``aborted``: a read of a value whose send failed (an aborted write made visible);
 - ``witness``: an offset a checker's witness names;
 - gaps: offsets between the lowest and highest observed where nothing was observed,
   drawn as one narrow ``gap`` column per run of missing offsets.
@@ -80,6 +81,25 @@ def _observations(history: History, keys: set[str]) -> tuple[
     return writes, reads
 
 
+Sender = tuple[Any, int, str]  # (process, invocation index, completion type or "open")
+
+
+def _senders(history: History, keys: set[str]) -> dict[str, dict[ObsValue, Sender]]:
+    """sent[key][value] = who sent it and how the send ended (ok, fail, info, open)."""
+    sent: dict[str, dict[ObsValue, Sender]] = {k: {} for k in keys}
+    ops, partner = history.ops, history.partner
+    for pos, op in enumerate(ops):
+        if op.type != "invoke" or op.f not in _MOP_FS or not isinstance(op.value, list):
+            continue
+        j = partner[pos] if pos < len(partner) else -1
+        status = ops[j].type if j >= 0 else "open"
+        for mop in op.value:
+            if (isinstance(mop, list) and len(mop) == 3 and mop[0] == "send"
+                    and mop[1] in keys):
+                sent[mop[1]].setdefault(_hv(mop[2]), (op.process, op.index, status))
+    return sent
+
+
 def _witness_keys(result: CheckResult | None) -> dict[str, set[int]]:
     """key -> offsets named by witnesses, in order of first mention."""
     out: dict[str, set[int]] = {}
@@ -113,7 +133,7 @@ def _busiest_key(history: History) -> str | None:
 
 
 def _tip(kind: str, key: str, offset: int, entries: Iterable[tuple[Any, ...]],
-         who: str | None = None) -> str:
+         who: str | None = None, sent: dict[ObsValue, Sender] | None = None) -> str:
     parts = [f"key {key}, offset {offset}:"]
     for e in entries:
         if kind == "write":
@@ -122,15 +142,22 @@ def _tip(kind: str, key: str, offset: int, entries: Iterable[tuple[Any, ...]],
                          f"t={t / NS_PER_S:.3f}s)")
         else:
             v, idx, t = e
-            parts.append(f"value {v} read by {who} (op {idx}, t={t / NS_PER_S:.3f}s)")
+            line = f"value {v} read by {who} (op {idx}, t={t / NS_PER_S:.3f}s)"
+            if sent is not None:
+                s = sent.get(v)
+                line += (" - no client ever sent this value" if s is None else
+                         f" - sent by process {s[0]} (op {s[1]}, {s[2]})")
+            parts.append(line)
     return "\n".join(parts)
 
 
 def key_diagram(key: str, writes: dict[int, list[tuple[ObsValue, Any, int, int]]],
                 reads: dict[Any, dict[int, list[tuple[ObsValue, int, int]]]],
                 witness_offsets: set[int], *, max_cols: int = 120, context: int = 3,
-                max_readers: int = 10) -> dict[str, Any]:
-    """The diagram data of one key (see the module docstring)."""
+                max_readers: int = 10,
+                sent: dict[ObsValue, Sender] | None = None) -> dict[str, Any]:
+    """The diagram data of one key (see the module docstring). ``sent`` (value -> its
+    send) marks reads of values whose send failed (``aborted``)."""
     readers = sorted(reads, key=lambda p: (-len(reads[p]), str(p)))
     merged_rest = readers[max_readers:]
     shown = sorted(readers[:max_readers], key=lambda p: (isinstance(p, str), str(p).zfill(9)))
@@ -204,8 +231,11 @@ def key_diagram(key: str, writes: dict[int, list[tuple[ObsValue, Any, int, int]]
                 cells.append(None)
                 continue
             flags = ["duplicate"] if any(r[0] in dup_values for r in rs) else []
+            if sent is not None and any(sent.get(r[0], (0, 0, ""))[2] == "fail" for r in rs):
+                flags.append("aborted")
+                stats["aborted"] += 1
             cells.append({"values": [str(r[0]) for r in rs], "ops": [r[1] for r in rs],
-                          "flags": flags, "tip": _tip("read", key, o, rs, who)})
+                          "flags": flags, "tip": _tip("read", key, o, rs, who, sent)})
         if any(c is not None and "duplicate" in c["flags"] for c in cells):
             stats["duplicate_offsets"] += 1
         cols.append({"kind": "offset", "offset": o, "flags": col_flags, "cells": cells})
@@ -218,7 +248,8 @@ def key_diagram(key: str, writes: dict[int, list[tuple[ObsValue, Any, int, int]]
             "stats": {"offsets": len(offsets), "writes": sum(len(v) for v in writes.values()),
                       "readers": len(readers), "gaps": stats["gaps"],
                       "inconsistent": stats["inconsistent"], "unread": stats["unread"],
-                      "duplicate_values": len(dup_values), "columns": total_cols}}
+                      "duplicate_values": len(dup_values), "aborted_reads": stats["aborted"],
+                      "columns": total_cols}}
 
 
 def _interesting(c: dict[str, Any]) -> bool:
@@ -282,9 +313,11 @@ def order_diagrams(history: History | None, result: CheckResult | None, *,
             return []
         keys, sample = [k], True
     writes, reads = _observations(history, set(keys))
+    sent = _senders(history, set(keys))
     out = []
     for k in keys:
-        d = key_diagram(k, writes[k], reads[k], wk.get(k, set()), max_cols=max_cols)
+        d = key_diagram(k, writes[k], reads[k], wk.get(k, set()), max_cols=max_cols,
+                        sent=sent[k])
         d["sample"] = sample
         out.append(d)
     if len(wk) > max_keys:

@@ -62,9 +62,26 @@ def test_flags_on_a_hand_built_history() -> None:
     assert (gap["from"], gap["to"], gap["count"]) == (4, 5, 2)
     assert d["stats"] == {"offsets": 5, "writes": 5, "readers": 2, "gaps": 1,
                           "inconsistent": 1, "unread": 1, "duplicate_values": 1,
-                          "columns": 6}
+                          "aborted_reads": 0, "columns": 6}
     assert "written by process 0 (op 1" in cols[0]["cells"][0]["tip"]
     assert "read by process 3" in cols[0]["cells"][2]["tip"]
+    assert "no client ever sent this value" in cols[0]["cells"][2]["tip"]
+    assert "sent by process 0 (op 0, ok)" in cols[0]["cells"][1]["tip"]
+
+
+def test_reads_of_failed_sends_are_marked_aborted() -> None:
+    rows: list[tuple[Any, ...]] = []
+    rows += send(0, "k", 0, 1)
+    rows += [(1, "invoke", "txn", [["send", "k", 2]]), (1, "fail", "txn", [["send", "k", 2]])]
+    rows += poll(2, {"k": [[0, 1], [1, 2]]})
+    [d] = order_diagrams(hist(*rows), None)
+    cols = columns(d)
+    assert cols[1]["cells"][0] is None  # the failed send has no acknowledged offset
+    cell = cols[1]["cells"][1]
+    assert cell["flags"] == ["aborted"]
+    assert "sent by process 1 (op 2, fail)" in cell["tip"]
+    assert cols[0]["cells"][1]["flags"] == []
+    assert d["stats"]["aborted_reads"] == 1
 
 
 def test_a_valid_history_shows_its_busiest_key_as_a_sample() -> None:

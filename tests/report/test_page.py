@@ -135,6 +135,11 @@ def test_invalid_run_with_each_log_anomaly_family(run_dir: Callable[[str], Path]
     assert len(dups) >= 2
     stat = figs[dup["key"]].find("span", data_stat="duplicate").norm_text()
     assert stat.startswith("1 duplicated")
+    # G1a: the aborted transaction's values, read by consumers, are marked.
+    g1a = witnesses["G1a"][0]
+    aborted = figs[g1a["key"]].find_all("g", cls="aborted")
+    assert any(f"offset {g1a['offsets'][0]}:" in c.attrs["data-tip"] for c in aborted)
+    assert all(", fail)" in c.attrs["data-tip"] for c in aborted)
 
 
 def test_allowed_anomaly_passes(run_dir: Callable[[str], Path]) -> None:
