@@ -47,6 +47,9 @@ from reference_broker.log.segment import Segment
 
 _PREFIX = struct.Struct(">qi")
 _LOD = struct.Struct(">i")
+_BASE = struct.Struct(">q")
+_EPOCH = struct.Struct(">i")
+_HEADER = struct.Struct(">qiibIhiqqqhii")
 #: bytes of a batch needed to know its base offset, length and last offset delta.
 _WALK_BYTES = 27
 
@@ -209,19 +212,7 @@ class PartitionLog:
         the bytes are on disk when this returns."""
         self._check_open()
         buf = bytearray(data)
-        headers: list[tuple[int, records.BatchHeader]] = []
-        try:
-            for pos, h in records.iter_batches(buf):
-                if h.last_offset_delta < 0 or h.record_count != h.last_offset_delta + 1:
-                    raise CorruptBatch(
-                        f"batch at byte {pos}: record count {h.record_count} does not "
-                        f"match last offset delta {h.last_offset_delta}")
-                headers.append((pos, h))
-        except records.InvalidRecords as e:
-            raise CorruptBatch(f"cannot append: {e}") from e
-        if not headers:
-            raise CorruptBatch("cannot append: no batches given")
-        return self._append(buf, headers, now_ms, partition_leader_epoch)
+        return self._append(buf, _parse_batches(buf), now_ms, partition_leader_epoch)
 
     def append_many(self, batches: Iterable[records.Buffer], now_ms: int, *,
                     partition_leader_epoch: int | None = None) -> AppendInfo:
@@ -229,7 +220,7 @@ class PartitionLog:
         return self.append(b"".join(batches), now_ms,
                            partition_leader_epoch=partition_leader_epoch)
 
-    def _append(self, buf: bytearray, headers: list[tuple[int, records.BatchHeader]],
+    def _append(self, buf: bytearray, batches: list[tuple[int, int, int, int]],
                 now_ms: int, epoch: int | None) -> AppendInfo:
         config = self.config
         first_offset = nxt = self.log_end_offset
@@ -239,9 +230,8 @@ class PartitionLog:
         seg_pos = active.size  # file position the next batch gets
         run: list[ScannedBatch] = []
         written: list[Segment] = []
-        for pos, h in headers:
-            size = h.size
-            next_offset = nxt + h.last_offset_delta + 1
+        for pos, size, lod, batch_max_ts in batches:
+            next_offset = nxt + lod + 1
             if should_roll(config, segment_size=seg_pos, segment_base_offset=active.base_offset,
                            first_append_ms=active.first_append_ms, batch_size=size,
                            batch_next_offset=next_offset, now_ms=now_ms):
@@ -250,12 +240,12 @@ class PartitionLog:
                     written.append(active)
                 active = self._roll(nxt)
                 run, run_start, seg_pos = [], pos, 0
-            _PREFIX.pack_into(buf, pos, nxt, h.batch_length)
+            _BASE.pack_into(buf, pos, nxt)
             if epoch is not None:
-                records.set_partition_leader_epoch(buf, epoch, pos)
-            run.append(ScannedBatch(seg_pos, nxt, next_offset, h.max_timestamp, size))
-            if h.max_timestamp > max_ts:
-                max_ts = h.max_timestamp
+                _EPOCH.pack_into(buf, pos + 12, epoch)
+            run.append(ScannedBatch(seg_pos, nxt, next_offset, batch_max_ts, size))
+            if batch_max_ts > max_ts:
+                max_ts = batch_max_ts
             seg_pos += size
             nxt = next_offset
         active.write(memoryview(buf)[run_start:], run, now_ms)
@@ -496,6 +486,35 @@ class PartitionLog:
     def _check_open(self) -> None:
         if self._closed:
             raise LogClosed(f"partition log {self.directory} is closed")
+
+
+def _parse_batches(buf: bytearray) -> list[tuple[int, int, int, int]]:
+    """``(position, size, last offset delta, max timestamp)`` of each batch in ``buf``;
+    raises `CorruptBatch` unless ``buf`` is whole v2 batches with dense offsets."""
+    out = []
+    pos = 0
+    end = len(buf)
+    unpack = _HEADER.unpack_from
+    while pos < end:
+        if end - pos >= records.HEADER_SIZE:
+            (_, length, _, magic, _, _, lod, _, max_ts, _, _, _, count) = unpack(buf, pos)
+            size = length + records.LOG_OVERHEAD
+            if (length >= records.MIN_BATCH_LENGTH and pos + size <= end
+                    and magic == records.MAGIC_V2):
+                if lod < 0 or count != lod + 1:
+                    raise CorruptBatch(f"batch at byte {pos}: record count {count} does not "
+                                       f"match last offset delta {lod}")
+                out.append((pos, size, lod, max_ts))
+                pos += size
+                continue
+        try:
+            records.read_header(buf, pos)
+        except records.InvalidRecords as e:
+            raise CorruptBatch(f"cannot append: {e}") from e
+        raise AssertionError("unreachable")  # pragma: no cover
+    if not out:
+        raise CorruptBatch("cannot append: no batches given")
+    return out
 
 
 def _scan_directory(directory: Path) -> list[int]:

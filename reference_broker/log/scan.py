@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from reference_broker import records
 
 _PREFIX = struct.Struct(">qi")
 
 
-@dataclass(frozen=True, slots=True)
-class ScannedBatch:
+class ScannedBatch(NamedTuple):
+    """Where a valid batch lies in its segment, and what the indexes need of it."""
+
     position: int
     base_offset: int
     next_offset: int
