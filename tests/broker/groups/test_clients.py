@@ -238,3 +238,106 @@ def test_kafka_python_consumer_survives_broker_restart(
         assert all(after[p] >= before[p] for p in before), (before, after)
         assert sum(after.values()) == 40
         assert sorted(set(seen)) == list(range(40))
+
+
+# ----- assignors and static membership ----------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["roundrobin", "cooperative-sticky"])
+def test_confluent_assignment_strategies(broker_factory: Callable[..., BrokerProcess],
+                                         strategy: str) -> None:
+    """The broker passes any protocol through: round-robin and the incremental
+    cooperative-sticky protocol (two rebalance rounds) both end disjoint and complete."""
+    broker = broker_factory(CONFIG)
+    bs = broker.bootstrap
+    create_topic(bs, "strat")
+    everything = set(range(PARTITIONS))
+    conf = {"bootstrap.servers": bs, "group.id": f"strat-{strategy}",
+            "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500, "partition.assignment.strategy": strategy}
+    c1, c2 = CKConsumer(conf), CKConsumer(conf)
+    try:
+        c1.subscribe(["strat"])
+        c2.subscribe(["strat"])
+
+        def both() -> None:
+            c1.poll(0.1)
+            c2.poll(0.1)
+
+        def disjoint_cover() -> bool:
+            a1, a2 = ck_parts(c1), ck_parts(c2)
+            return (len(a1) == len(a2) == PARTITIONS // 2 and not (a1 & a2)
+                    and (a1 | a2) == everything)
+
+        wait_until(f"a balanced {strategy} assignment", disjoint_cover, both)
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_kafka_python_roundrobin_assignor(broker_factory: Callable[..., BrokerProcess]) -> None:
+    from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+
+    broker = broker_factory(CONFIG)
+    bs = broker.bootstrap
+    create_topic(bs, "rr")
+    all_parts = {TopicPartition("rr", p) for p in range(PARTITIONS)}
+    kw: dict[str, Any] = {"bootstrap_servers": bs, "group_id": "rrg",
+                          "session_timeout_ms": 6000, "heartbeat_interval_ms": 500,
+                          "partition_assignment_strategy": [RoundRobinPartitionAssignor]}
+    c1, c2 = KafkaConsumer("rr", **kw), KafkaConsumer("rr", **kw)
+    def both() -> None:
+        c1.poll(100)
+        c2.poll(100)
+
+    try:
+        wait_until("a balanced round-robin assignment",
+                   lambda: (len(c1.assignment()) == len(c2.assignment()) == 2
+                            and c1.assignment() | c2.assignment() == all_parts), both)
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_confluent_static_member_restart_keeps_its_partitions(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    """KIP-345: a static member that restarts (close without LeaveGroup, then a new
+    consumer with the same group.instance.id) gets its partitions back without waiting
+    for its session to expire and without moving the other member's partitions."""
+    broker = broker_factory(CONFIG)
+    bs = broker.bootstrap
+    create_topic(bs, "stat")
+    everything = set(range(PARTITIONS))
+    base = {"bootstrap.servers": bs, "group.id": "statg", "auto.offset.reset": "earliest",
+            "session.timeout.ms": 30000, "heartbeat.interval.ms": 500}
+    static = dict(base, **{"group.instance.id": "instance-1"})
+    c1, c2 = CKConsumer(static), CKConsumer(base)
+    c1b = None
+    try:
+        c1.subscribe(["stat"])
+        c2.subscribe(["stat"])
+
+        def both() -> None:
+            c1.poll(0.1)
+            c2.poll(0.1)
+
+        wait_until("two members", lambda: bool(ck_parts(c1)) and bool(ck_parts(c2))
+                   and ck_parts(c1) | ck_parts(c2) == everything, both)
+        mine, theirs = ck_parts(c1), ck_parts(c2)
+        c1.close()  # a static member does not leave the group
+        started = time.monotonic()
+        c1b = restarted = CKConsumer(static)
+        restarted.subscribe(["stat"])
+
+        def both_again() -> None:
+            restarted.poll(0.1)
+            c2.poll(0.1)
+
+        wait_until("the restarted static member's partitions",
+                   lambda: ck_parts(restarted) == mine, both_again)
+        assert time.monotonic() - started < 20, "waited for the 30 s session timeout"
+        assert ck_parts(c2) == theirs
+    finally:
+        if c1b is not None:
+            c1b.close()
+        c2.close()
