@@ -330,7 +330,8 @@ class LogMachine(RuleBasedStateMachine):
 
 # Half the profile's examples (ci: 50, about 15 s here; nightly: 1000): every step
 # does real file I/O.
+_profile_examples = settings.default.max_examples if settings.default else 100
 LogMachine.TestCase.settings = settings(
-    max_examples=max(30, settings.default.max_examples // 2), stateful_step_count=50,
+    max_examples=max(30, _profile_examples // 2), stateful_step_count=50,
     deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TestPartitionLogModel = LogMachine.TestCase

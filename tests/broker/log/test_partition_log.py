@@ -303,3 +303,25 @@ def test_closed_log_and_bad_config(tmp_path: Path) -> None:
                 {"index_interval_bytes": -1}, {"roll_ms": True}):
         with pytest.raises(LogConfigError, match=next(iter(bad))):
             LogConfig(**bad)
+
+
+def test_reads_take_one_pread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No header-by-header reads: the sparse index bounds where the batch starts."""
+    log = _open(tmp_path, segment_bytes=1 << 20, index_interval_bytes=4096)
+    for i in range(400):
+        log.append(batch(1 + i % 5, size=(i * 53) % 900, tag=i), 0)
+    calls: list[int] = []
+    real = os.pread
+
+    def counting_pread(fd: int, n: int, pos: int) -> bytes:
+        calls.append(n)
+        return real(fd, n, pos)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    for off in range(0, log.log_end_offset, 13):
+        for max_bytes in (0, 5000, 65536):
+            calls.clear()
+            data = log.read(off, max_bytes)
+            assert headers(data)[0].base_offset <= off
+            # one pread whenever the first batch fits in max_bytes, else one more
+            assert len(calls) == (1 if max_bytes else len(calls)) <= 2, (off, calls)
