@@ -1,12 +1,18 @@
 """Explaining an illegal partition as JSON-ready data, for people and for the report.
 
-The search remembers the deepest configuration it could not extend: the longest
-linearizable prefix it found, the model state after it, the operation whose return
-was reached without it taking effect (the "blocking" one), and the candidates that
-could have gone next. This module replays that prefix through the model to give the
-state after each operation, places each on a linearization point inside its
-interval, and says for each candidate whether the model accepts it from the final
-state (a candidate the model accepts only led to dead ends further on).
+Blame: the culprit is the operation whose return ends the shortest prefix of the
+history (cut at a return; operations still running at the cut have an unknown
+outcome) that is not linearizable: everything before it is, so it is where the
+history goes wrong (for one stale read, that read). `find_culprit` checks the
+search's own guess and its predecessor, and bisects if the guess was wrong.
+
+Then, from the search of that prefix: the longest linearizable prefix found (the
+configuration that got furthest), the model state after it, the culprit (which
+returned before it could take effect), and the other candidates that could have
+gone next. This module replays the prefix through the model to give the state
+after each operation, places each on a linearization point inside its interval,
+and says for each candidate whether the model accepts it from the final state (a
+candidate the model accepts only led to dead ends further on).
 
 The data has what a Porcupine-style drawing needs: one row per client, operations
 as intervals (``call``/``return`` in history positions; ``return`` None when the
@@ -18,11 +24,13 @@ numbers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.checkers.linearizable._model import ILLEGAL, Model, Operation
-from harness.checkers.linearizable._search import SearchResult, Stuck, op_functions
+from harness.checkers.linearizable._search import SearchResult, Stuck, op_functions, search
 
 
 def _short(text: str, limit: int = 120) -> str:
@@ -49,19 +57,128 @@ def _op_json(i: int, op: Operation, model: Model) -> dict[str, Any]:
     }
 
 
-def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult,
-            ) -> dict[str, Any]:
-    """The explanation of an illegal partition (see the module docstring)."""
+def truncate(ops: Sequence[Operation], model: Model, t: int,
+             ) -> tuple[list[Operation], list[int]]:
+    """The history as it stood at time ``t`` (just after returns at ``t``): operations
+    called by then; those still running may or may not have taken effect (if they
+    did, with the output they later returned; reads among them are dropped). If the
+    whole history is linearizable, so is this (take the operations linearized by
+    ``t``). Also each kept operation's position in ``ops``."""
+    ro = model.is_read_only
+    out: list[Operation] = []
+    pos: list[int] = []
+    for i, op in enumerate(ops):
+        if op.call > t:
+            continue
+        if op.ret is not None and op.ret > t:
+            if ro is not None and ro(op.input, op.output):
+                continue
+            op = replace(op, ret=None)
+        out.append(op)
+        pos.append(i)
+    return out, pos
+
+
+@dataclass(slots=True)
+class _Culprit:
+    op: int  # position in the partition
+    res: SearchResult  # the search of the shortest failing prefix
+    sub: list[Operation]
+    pos: list[int]
+    probes: int
+
+
+def find_culprit(ops: Sequence[Operation], model: Model, res: SearchResult, *,
+                 deadline: float | None, clock: Callable[[], float],
+                 memo_cap: int | None) -> _Culprit | None:
+    """The operation whose return ends the shortest non-linearizable prefix of the
+    history (prefixes are cut at returns; failing is monotone in the cut). Starts
+    from the search's own blame, which is usually right, so that this costs two
+    searches of shorter histories; otherwise bisects. None if a probe runs out of
+    time or memory."""
+    rets = sorted({op.ret for op in ops if op.ret is not None})
+    if not rets:
+        return None
+    probes = 0
+
+    def probe(k: int) -> tuple[SearchResult, list[Operation], list[int]] | None:
+        nonlocal probes
+        probes += 1
+        sub, pos = truncate(ops, model, rets[k])
+        r = search(sub, model, deadline=deadline, clock=clock, memo_cap=memo_cap)
+        return None if r.verdict == "unknown" else (r, sub, pos)
+
     stuck = res.stuck
-    if stuck is None:  # cannot happen for an illegal result; stay total anyway
-        stuck = Stuck(prefix=[], state=0, candidates=[], blocking=None)
-    fns, init, unwrap = op_functions(ops, model)
+    guess = len(rets) - 1
+    if stuck is not None and stuck.blocking is not None:
+        b = ops[stuck.blocking].ret
+        if b is not None:
+            guess = rets.index(b)
+    got = probe(guess)
+    if got is None:
+        return None
+    found: tuple[SearchResult, list[Operation], list[int]] | None
+    if got[0].verdict == "illegal":
+        hi, found = guess, got
+        lo = -1
+        if hi > 0:
+            before = probe(hi - 1)
+            if before is None:
+                return None
+            if before[0].verdict == "illegal":
+                hi, found = hi - 1, before
+            else:
+                lo = hi - 1
+        else:
+            lo = -1
+    else:
+        lo, hi, found = guess, len(rets) - 1, None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        got = probe(mid)
+        if got is None:
+            return None
+        if got[0].verdict == "illegal":
+            hi, found = mid, got
+        else:
+            lo = mid
+    if found is None:
+        got = probe(hi)
+        if got is None or got[0].verdict != "illegal":
+            return None
+        found = got
+    r, sub, pos = found
+    t = rets[hi]
+    culprit = next(i for i, op in enumerate(ops) if op.ret == t)
+    return _Culprit(op=culprit, res=r, sub=sub, pos=pos, probes=probes)
+
+
+def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult, *,
+            deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+            memo_cap: int | None = None) -> dict[str, Any]:
+    """The explanation of an illegal partition (see the module docstring)."""
+    culprit = find_culprit(ops, model, res, deadline=deadline, clock=clock,
+                           memo_cap=memo_cap)
+    if culprit is not None and culprit.res.stuck is not None:
+        sub, pos = culprit.sub, culprit.pos
+        st = culprit.res.stuck
+        stuck = Stuck(prefix=[pos[i] for i in st.prefix], state=st.state,
+                      candidates=[pos[i] for i in st.candidates if pos[i] != culprit.op],
+                      blocking=culprit.op)
+        replay_ops: Sequence[Operation] = sub
+        to_sub = {p: i for i, p in enumerate(pos)}
+    else:
+        stuck = res.stuck if res.stuck is not None else Stuck(
+            prefix=[], state=0, candidates=[], blocking=None)
+        replay_ops = ops
+        to_sub = {i: i for i in range(len(ops))}
+    fns, init, unwrap = op_functions(replay_ops, model)
     state = init
     states_after: list[str] = []
     points: list[int] = []
     point = None
     for i in stuck.prefix:
-        nxt = fns[i](state)
+        nxt = fns[to_sub[i]](state)
         state = init if nxt is ILLEGAL else nxt  # never ILLEGAL: the prefix was legal
         states_after.append(_describe_state(model, unwrap, state))
         op = ops[i]
@@ -72,7 +189,7 @@ def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult,
     final = _describe_state(model, unwrap, state)
     cands = []
     for i in stuck.candidates:
-        nxt = fns[i](state)
+        nxt = fns[to_sub[i]](state)
         cands.append({
             "id": i,
             "index": ops[i].index,
@@ -81,23 +198,28 @@ def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult,
             "state_after": None if nxt is ILLEGAL else _describe_state(model, unwrap, nxt),
         })
     blocking = stuck.blocking
+    head = (f"key {key!r}: no linearization exists. ")
     if blocking is not None:
         b = ops[blocking]
         bdesc = _short(model.describe_operation(b.input, b.output))
-        msg = (f"key {key!r}: no linearization exists. The longest linearizable prefix has "
+        if culprit is not None:
+            head += (f"The history is linearizable until op {b.index} ({bdesc}, client "
+                     f"{b.client}) returns, and not after. ")
+        msg = (head + f"The longest linearizable prefix found then has "
                f"{len(stuck.prefix)} of {len(ops)} operations and leaves the state "
-               f"{_short(final)}; op {b.index} ({bdesc}, client {b.client}) returned before it "
-               f"could take effect")
+               f"{_short(final)}; op {b.index} returned before it could take effect")
+        blocked = fns[to_sub[blocking]](state) if blocking in to_sub else ILLEGAL
+        if blocked is ILLEGAL:
+            msg += " and the model rejects it in that state"
     else:
-        msg = (f"key {key!r}: no linearization exists. The longest linearizable prefix has "
-               f"{len(stuck.prefix)} of {len(ops)} operations and leaves the state "
-               f"{_short(final)}")
+        msg = (head + f"The longest linearizable prefix has {len(stuck.prefix)} of "
+               f"{len(ops)} operations and leaves the state {_short(final)}")
     illegal = [c for c in cands if not c["legal"]]
     if illegal:
         shown = ", ".join(f"op {c['index']} ({_short(str(c['description']))})"
                           for c in illegal[:5])
         more = f" and {len(illegal) - 5} more" if len(illegal) > 5 else ""
-        msg += f"; from that state the model rejects {shown}{more}"
+        msg += f"; it also rejects {shown}{more}"
     legal = [c for c in cands if c["legal"]]
     if legal:
         msg += (f"; {len(legal)} other candidate(s) are accepted but every continuation "
@@ -115,6 +237,7 @@ def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult,
         "final_state": final,
         "blocking": blocking,
         "candidates": cands,
+        "shortest_failing_prefix": culprit is not None,
         "message": msg,
     }
 

@@ -113,6 +113,20 @@ def _keyed_compile(comp1: Callable[[tuple[Any, ...], Any], Callable[[Any], Any]]
     return compile_step
 
 
+def _keyed_dead_end(
+        per_key: Callable[[Sequence[Operation]], Callable[[int, Any, int], bool]],
+        default: Any) -> Callable[[Sequence[Operation]], Callable[[int, Pairs, int], bool]]:
+    """``dead_end`` for a keyed model: the per-key rule on the key's value (the
+    per-key rules only count operations on the same key as rescuers)."""
+    def build(ops: Sequence[Operation]) -> Callable[[int, Pairs, int], bool]:
+        f = per_key(ops)
+
+        def dead(i: int, state: Pairs, done: int) -> bool:
+            return f(i, _get(state, ops[i].input[1], default), done)
+        return dead
+    return build
+
+
 def _describe_keyed(default: Any, one: Callable[[Any], str]) -> Callable[[Pairs], str]:
     def describe(state: Pairs) -> str:
         if not state:
@@ -196,25 +210,27 @@ def _none() -> None:
 def _register_dead_end(ops: Sequence[Operation]) -> Callable[[int, Any, int], bool]:
     """A read of v (illegal now) is dead once every operation that could write v has
     been linearized; a failed cas once every operation that could write has."""
-    writers: dict[Any, int] = {}
-    any_writer = 0
+    writers: dict[Any, int] = {}  # (key, type, value) -> bits of ops that write it
+    any_writer: dict[Any, int] = {}  # key -> bits of ops that write it
     for j, op in enumerate(ops):
         inp = op.input
         if inp[0] == "write" or (inp[0] == "cas" and op.output is not False):
             v = inp[2] if inp[0] == "write" else inp[3]
-            k = (type(v), v) if _hashable(v) else None
-            writers[k] = writers.get(k, 0) | (1 << j)
-            any_writer |= 1 << j
+            wk = (inp[1], type(v), v) if _hashable(v) else (inp[1], None)
+            writers[wk] = writers.get(wk, 0) | (1 << j)
+            any_writer[inp[1]] = any_writer.get(inp[1], 0) | (1 << j)
     rescue = [0] * len(ops)
     for i, op in enumerate(ops):
+        key = op.input[1]
         if op.input[0] == "read" and op.output is not UNKNOWN:
             v = op.output
             if not _hashable(v):
-                rescue[i] = any_writer
+                rescue[i] = any_writer.get(key, 0)
             else:
-                rescue[i] = writers.get((type(v), v), 0) | writers.get(None, 0)
+                rescue[i] = (writers.get((key, type(v), v), 0)
+                             | writers.get((key, None), 0))
         else:
-            rescue[i] = any_writer
+            rescue[i] = any_writer.get(key, 0)
 
     def dead(i: int, state: Any, done: int) -> bool:
         return not rescue[i] & ~done
@@ -245,6 +261,7 @@ REGISTER: Final = Model(
     init=_pairs_init,
     step=_keyed(_register_step1, None),
     compile_step=_keyed_compile(_register_compile, None),
+    dead_end=_keyed_dead_end(_register_dead_end, None),
     describe_operation=_register_describe_op,
     describe_state=_describe_keyed(None, _register_value),
     is_read_only=_register_read_only,
@@ -297,13 +314,13 @@ def _empty_str() -> str:
 def _kv_dead_end(ops: Sequence[Operation]) -> Callable[[int, Any, int], bool]:
     """A get of s (illegal now) is dead if s does not extend the current value and
     every put whose value s extends has been linearized: appends only lengthen."""
-    puts = [(j, op.input[2]) for j, op in enumerate(ops) if op.input[0] == "put"]
+    puts = [(j, op.input[1], op.input[2]) for j, op in enumerate(ops) if op.input[0] == "put"]
     rescue = [0] * len(ops)
     for i, op in enumerate(ops):
         if op.input[0] == "get" and isinstance(op.output, str):
             o = op.output
-            for j, p in puts:
-                if o.startswith(p):
+            for j, key, p in puts:
+                if key == op.input[1] and o.startswith(p):
                     rescue[i] |= 1 << j
 
     def dead(i: int, state: Any, done: int) -> bool:
@@ -328,6 +345,7 @@ KV: Final = Model(
     init=_pairs_init,
     step=_keyed(_kv_step1, ""),
     compile_step=_keyed_compile(_kv_compile, ""),
+    dead_end=_keyed_dead_end(_kv_dead_end, ""),
     describe_operation=_kv_describe_op,
     describe_state=_describe_keyed("", repr),
     is_read_only=_kv_read_only,
@@ -440,6 +458,7 @@ LOG: Final = Model(
     init=_pairs_init,
     step=_keyed(_log_step1, ()),
     compile_step=_keyed_compile(_log_compile, ()),
+    dead_end=_keyed_dead_end(_log_dead_end, ()),
     describe_operation=_log_describe_op,
     describe_state=_describe_keyed((), _log_value),
     is_read_only=_log_read_only,

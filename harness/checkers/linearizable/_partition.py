@@ -70,7 +70,12 @@ def check_partition(key: str, ops: Sequence[Operation], model: Model,
         "backtracks": res.backtracks,
     }
     if res.verdict == "illegal":
-        expl = explain(key, ops, model, res)
+        # the explanation may search prefixes again: within the partition's deadline
+        # and at most about twice the time the verdict took (else a rougher blame)
+        spent = clock() - t0
+        budget = clock() + max(1.0, 2 * spent)
+        edl = budget if deadline is None else min(deadline, budget)
+        expl = explain(key, ops, model, res, deadline=edl, clock=clock, memo_cap=memory_cap)
         out["explanation"] = expl
         out["witness_ops"] = witness_ops(expl, ops)
     return out

@@ -41,7 +41,12 @@ _CHECK_EVERY = 2048  # pushes+pops between deadline / stop checks
 
 @dataclass(slots=True)
 class Stuck:
-    """Where the deepest attempt stopped (for the explanation of an illegal result)."""
+    """Where the search got furthest (for the explanation of an illegal result): of
+    all configurations that could not be extended, the one whose deadline (the first
+    return not yet linearized) is latest, then the deepest. `_explain` then checks
+    that the history up to the blocking operation's return is the shortest failing
+    prefix, which makes the blame exact.
+    """
 
     #: operations (positions in the partition's list) in linearization order.
     prefix: list[int]
@@ -301,6 +306,7 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
     lreq = 0  # bits of the linearized operations with a known outcome
     linf = 0  # bits of the linearized operations with an unknown outcome
     best_depth = -1
+    best_rank = -1
     stuck: Stuck | None = None
     memo = 0
     backtracks = 0
@@ -376,7 +382,7 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                     dead = True
                     break
             elif dead_fn is not None and obs[o] and dead_fn(o, states[sid], lreq | linf):
-                # a pending read that no continuation can make legal
+                # a pending read that nothing can make legal any more
                 dead = True
                 break
             e = nxt[e]
@@ -448,7 +454,11 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                 e = nxt[0]
                 break
             # no candidate extends this prefix: backtrack
-            if len(stack) > best_depth:
+            # remember the configuration that got furthest in time, then deepest: its
+            # blocking operation is the one to blame (see `Stuck`)
+            br = rank[bound_e]
+            if br > best_rank or (br == best_rank and len(stack) > best_depth):
+                best_rank = br
                 best_depth = len(stack)
                 stuck = _snapshot(stack, sid, bound_e, ls)
             if not stack:

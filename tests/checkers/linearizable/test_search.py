@@ -42,8 +42,15 @@ def test_register_examples() -> None:
         "write(1)", "read() -> 1"]
     assert expl["states"] == ["1", "1"]
     assert expl["blocking"] == 2
-    assert expl["candidates"] == [{"id": 2, "index": None, "description": "read() -> nil",
-                                   "legal": False, "state_after": None}]
+    assert expl["candidates"] == []
+    assert expl["shortest_failing_prefix"] is True
+    assert "the model rejects it in that state" in w["message"]
+    # a candidate that could go next but leads nowhere is listed with its state
+    bad.append(reg(3, "write", 25, 95, 3))
+    expl = check_operations(bad, "register").anomalies["nonlinearizable"][0]["explanation"]
+    assert expl["blocking"] == 2
+    assert expl["candidates"] == [{"id": 3, "index": None, "description": "write(3)",
+                                   "legal": True, "state_after": "3"}]
 
 
 def test_touching_intervals_overlap() -> None:
