@@ -114,6 +114,7 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
             await hook(ctx)
         except Exception:
             log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
+    await store.drain()
     store.flush()
     store.close()
     log.info("stopped")

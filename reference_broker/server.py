@@ -20,6 +20,10 @@ connection, as Kafka does; ApiVersions is the exception: a version we lack gets 
 v0-format UNSUPPORTED_VERSION answer listing our ranges. A handler that raises is a
 broker bug: it is logged with its traceback and only that connection is closed.
 
+The fsyncs run in worker threads (`Partition.sync`), so while one partition syncs the
+loop keeps reading, answering fetches and appending elsewhere; appends to a syncing
+partition wait and are covered by its next fsync.
+
 Housekeeping every 100 ms: the group coordinator's `tick`, pending fsyncs (acks=0
 appends), interval fsyncs, and the retention pass every
 `log.retention.check.interval.ms`.
@@ -259,7 +263,7 @@ class BrokerServer:
         """Make every append durable (group commit), then send the held answers."""
         topics = self.ctx.topics
         if topics.dirty:
-            topics.sync_dirty(self.ctx.now_ms())
+            await topics.sync_dirty(self.ctx.now_ms())
         for out in held:
             await conn.write(out)
         held.clear()
@@ -310,7 +314,7 @@ class BrokerServer:
             now = ctx.now_ms()
             try:
                 if ctx.topics.dirty:
-                    ctx.topics.sync_dirty(now)
+                    ctx.topics.start_sync_dirty(now)
                 if ctx.groups is not None:
                     ctx.groups.tick(now)
                 ctx.topics.maybe_flush(now)

@@ -24,7 +24,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,23 +86,27 @@ class AppendResult:
 class Partition:
     """One partition: log, high watermark, producer state, waiting fetches.
 
-    Under flush.policy=always the high watermark is the log end at the last fsync
-    (`sync`), so no consumer ever sees a record a machine crash could take back;
-    otherwise it is the log end.
+    Under flush.policy=always the high watermark is the log end at the last fsync, so
+    no consumer ever sees a record a machine crash could take back; otherwise it is
+    the log end. The fsync runs in a worker thread (`sync`) so the event loop goes on
+    serving; while it runs, nothing on the loop may change this log: appends wait
+    (`idle`), retention and interval flushes skip the partition (`busy`). Reads are
+    safe meanwhile (they only pread and consult the indexes).
     """
 
-    __slots__ = ("_durable_end", "_on_dirty", "_waiters", "config", "index", "log",
-                 "producers", "sync_always", "topic")
+    __slots__ = ("_dirty", "_durable_end", "_flushing", "_waiters", "config", "index",
+                 "log", "producers", "sync_always", "topic")
 
     def __init__(self, topic: str, index: int, plog: PartitionLog, config: TopicConfig,
-                 on_dirty: Callable[[Partition], None] | None = None) -> None:
+                 dirty: set[Partition] | None = None) -> None:
         self.topic = topic
         self.index = index
         self.log = plog
         self.config = config
         self.sync_always = config.flush_policy == "always"
         self._durable_end = int(plog.log_end_offset)
-        self._on_dirty = on_dirty
+        self._dirty: set[Partition] = dirty if dirty is not None else set()
+        self._flushing: asyncio.Task[None] | None = None
         self.producers = ProducerStateTable()
         self._waiters: list[asyncio.Future[None]] = []
         self._rebuild_producers()
@@ -129,24 +133,51 @@ class Partition:
 
     def _appended(self) -> None:
         if self.sync_always:
-            if self._on_dirty is not None:
-                self._on_dirty(self)
-            else:
-                self.sync()
+            self._dirty.add(self)
         else:
             self.notify()
 
-    def sync(self, now_ms: int | None = None) -> None:
-        """fsync what was appended since the last sync; the high watermark follows."""
+    @property
+    def busy(self) -> bool:
+        """An fsync of this log is running in a worker thread."""
+        return self._flushing is not None
+
+    async def idle(self) -> None:
+        """Wait until no fsync of this log is running (call before changing the log)."""
+        while self._flushing is not None:
+            await asyncio.shield(self._flushing)
+
+    async def sync(self, now_ms: int | None = None) -> None:
+        """Return once everything appended before the call is fsynced (group commit:
+        appends made while an fsync runs are covered by the next one)."""
+        target = int(self.log.log_end_offset)
+        while self._durable_end < target:
+            if self._flushing is None:
+                self._flushing = asyncio.ensure_future(self._flush(now_ms))
+            await asyncio.shield(self._flushing)
+
+    async def _flush(self, now_ms: int | None) -> None:
         end = int(self.log.log_end_offset)
-        if end > self._durable_end or not self.sync_always:
-            self.log.flush(now_ms)
-            self._durable_end = end
-            self.notify()
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.log.flush, now_ms)
+        finally:
+            self._flushing = None
+        self._durable_end = max(self._durable_end, end)
+        if self._durable_end >= self.log.log_end_offset:
+            self._dirty.discard(self)
+        self.notify()
+
+    def sync_now(self) -> None:
+        """fsync on the calling thread (shutdown and config changes; not while busy)."""
+        assert self._flushing is None, "sync_now while a background fsync runs"
+        self.log.flush()
+        self._durable_end = int(self.log.log_end_offset)
+        self._dirty.discard(self)
+        self.notify()
 
     def set_config(self, config: TopicConfig) -> None:
         if self.sync_always and config.flush_policy != "always":
-            self.sync()
+            self.sync_now()
         self.config = config
         self.sync_always = config.flush_policy == "always"
         self._durable_end = int(self.log.log_end_offset)
@@ -284,23 +315,41 @@ class TopicStore:
             for i in range(int(t["partitions"])):
                 plog = PartitionLog.open(data_dir / f"{name}-{i}", log_config(tcfg, config),
                                          now_ms)
-                topic.partitions.append(Partition(name, i, plog, tcfg, store.dirty.add))
+                topic.partitions.append(Partition(name, i, plog, tcfg, store.dirty))
             store._add(topic)
         pids = store._read_json("producer-ids.json") or {}
         store._next_pid = store._pid_limit = int(pids.get("next_block", 0))
         return store
 
-    def sync_dirty(self, now_ms: int | None = None) -> None:
-        """fsync every flush.policy=always partition written since its last sync.
+    async def sync_dirty(self, now_ms: int | None = None) -> None:
+        """Return once every flush.policy=always partition written so far is fsynced.
 
-        The server calls this before it sends any answer, so an acknowledgement never
-        precedes the fsync of what it acknowledges, and appends made meanwhile by
-        pipelined requests share the fsync (group commit)."""
-        while self.dirty:
-            self.dirty.pop().sync(now_ms)
+        The server awaits this before it sends any answer, so an acknowledgement never
+        precedes the fsync of what it acknowledges; appends made meanwhile by other
+        requests are covered by the same or the next fsync (group commit)."""
+        # One pass: what is appended meanwhile belongs to other requests, whose own
+        # sync_dirty waits for it (looping here could starve under constant load).
+        if self.dirty:
+            await asyncio.gather(*(p.sync(now_ms) for p in list(self.dirty)))
+
+    def start_sync_dirty(self, now_ms: int) -> None:
+        """Start background fsyncs of the written partitions (housekeeping: acks=0)."""
+        for p in list(self.dirty):
+            if not p.busy:
+                task = asyncio.ensure_future(p.sync(now_ms))
+                task.add_done_callback(_log_failure)
+
+    async def drain(self) -> None:
+        """Wait for every running fsync and sync what is left (before `close`)."""
+        for p in self.all_partitions():
+            await p.idle()
+        for p in list(self.dirty):
+            p.sync_now()
 
     def close(self) -> None:
-        self.sync_dirty()
+        for p in list(self.dirty):
+            if not p.busy:
+                p.sync_now()
         for topic in self._topics.values():
             for p in topic.partitions:
                 p.notify()
@@ -380,7 +429,7 @@ class TopicStore:
             if d.exists():  # leftover of a crash before topics.json was written
                 shutil.rmtree(d)
             plog = PartitionLog.open(d, log_config(tcfg, self.config), now_ms)
-            topic.partitions.append(Partition(name, i, plog, tcfg, self.dirty.add))
+            topic.partitions.append(Partition(name, i, plog, tcfg, self.dirty))
         self._add(topic)
         self._persist()
         log.info("created topic %s (%d partitions, configs %s)", name, num_partitions,
@@ -396,7 +445,7 @@ class TopicStore:
             if d.exists():
                 shutil.rmtree(d)
             plog = PartitionLog.open(d, log_config(tcfg, self.config), now_ms)
-            topic.partitions.append(Partition(name, i, plog, tcfg, self.dirty.add))
+            topic.partitions.append(Partition(name, i, plog, tcfg, self.dirty))
         self._persist()
         log.info("topic %s now has %d partitions", name, count)
 
@@ -443,16 +492,24 @@ class TopicStore:
     def apply_retention(self, now_ms: int) -> int:
         deleted = 0
         for p in self.all_partitions():
-            deleted += int(p.log.apply_retention(now_ms, p.high_watermark))
+            if not p.busy:
+                deleted += int(p.log.apply_retention(now_ms, p.high_watermark))
         return deleted
 
     def maybe_flush(self, now_ms: int) -> None:
         for p in self.all_partitions():
-            p.log.maybe_flush(now_ms)
+            if not p.busy:
+                p.log.maybe_flush(now_ms)
 
     def flush(self) -> None:
         for p in self.all_partitions():
-            p.log.flush()
+            if not p.busy:
+                p.log.flush()
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background fsync failed: %s", task.exception())
 
 
 __all__ = ["INTERNAL_TOPICS", "AppendResult", "OffsetOutOfRange", "Partition", "Topic",

@@ -191,7 +191,10 @@ async def delete_topics(ctx: BrokerContext, header: RequestHeader, request: Any)
             out.append(_DTOPIC(name=name, topic_id=topic_id, error_code=code,
                                error_message="no such topic"))
             continue
-        ctx.topics.delete(topic.name)
+        for part in topic.partitions:
+            await part.idle()
+        if ctx.topics.get(topic.name) is topic:
+            ctx.topics.delete(topic.name)
         out.append(_DTOPIC(name=topic.name, topic_id=topic.topic_id, error_code=errors.NONE))
     return _DRESP(version=v, throttle_time_ms=0, responses=out)
 
@@ -259,6 +262,15 @@ def _alter(ctx: BrokerContext, res: Any, new: dict[str, str], validate_only: boo
     return errors.NONE, None
 
 
+async def _idle(ctx: BrokerContext, res: Any) -> None:
+    """Wait for running fsyncs of a topic before its logs are reconfigured."""
+    if res.resource_type == RESOURCE_TOPIC:
+        topic = ctx.topics.get(res.resource_name)
+        if topic is not None:
+            for part in topic.partitions:
+                await part.idle()
+
+
 _ARESP = codec.response_class(ApiKey.ALTER_CONFIGS)
 _ARES = _ARESP.AlterConfigsResourceResponse
 
@@ -268,6 +280,7 @@ async def alter_configs(ctx: BrokerContext, header: RequestHeader, request: Any)
     out = []
     for res in request.resources:
         new = {c.name: c.value for c in res.configs if c.value is not None}
+        await _idle(ctx, res)
         code, msg = _alter(ctx, res, new, bool(request.validate_only))
         out.append(_ARES(error_code=code, error_message=msg, resource_type=res.resource_type,
                          resource_name=res.resource_name))
@@ -283,6 +296,7 @@ async def incremental_alter_configs(ctx: BrokerContext, header: RequestHeader,
                                     request: Any) -> Any:
     out = []
     for res in request.resources:
+        await _idle(ctx, res)
         topic = ctx.topics.get(res.resource_name) if res.resource_type == RESOURCE_TOPIC else None
         new = dict(topic.configs) if topic is not None else {}
         code, msg = errors.NONE, None

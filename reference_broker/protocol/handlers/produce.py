@@ -69,6 +69,11 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
                                    base_offset=-1, error_message="empty record set"))
                 continue
             p = topic.partitions[idx]
+            if p.busy:  # an fsync of this log runs in a worker thread: wait for it
+                await p.idle()
+                if ctx.topics.partition(p.topic, idx) is not p:  # deleted meanwhile
+                    parts.append(_PART(index=idx, error_code=missing, base_offset=-1))
+                    continue
             try:
                 res = p.append(data, now_ms)
             except CorruptBatch as exc:
