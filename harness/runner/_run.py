@@ -49,17 +49,6 @@ from harness.workload._netns import call_in_netns, enter_netns
 FINAL_READER = 10_000_000
 
 
-def client_namespace(cluster: Any) -> str | None:
-    """The network namespace clients must run in (netns backend), else None."""
-    from harness.cluster._backend import CLIENT
-    from harness.cluster._netns import NetnsBackend
-
-    backend = getattr(cluster, "_backend", None)
-    if isinstance(backend, NetnsBackend):
-        return backend.ns(CLIENT)
-    return None
-
-
 @dataclass(slots=True)
 class RunOutcome:
     run_dir: Path
@@ -179,7 +168,7 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             bootstrap = cluster.bootstrap_servers()
             con.print(f"cluster up: {opts.target} x{opts.nodes} on {opts.backend} "
                       f"({bootstrap})")
-            ns = client_namespace(cluster)
+            ns = cluster.client_netns()
             call_in_netns(ns, lambda: create_topics(bootstrap, prefix, keys,
                                                     opts.replication_factor))
             copts = ClientOptions(bootstrap=bootstrap, topic_prefix=prefix, acks=opts.acks,
