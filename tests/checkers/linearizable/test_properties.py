@@ -310,7 +310,8 @@ def test_log_reordered_pair_or_lost_record_is_caught_and_named(h: Any,
     acked = {s["v"] for s in seq if s["f"] == "send" and s["type"] == "ok"}
     swappable = [(x, y) for x in range(len(pairs)) for y in range(x + 1, len(pairs))
                  if pairs[x][1] in acked and pairs[y][1] in acked]
-    if swappable and data.draw(st.booleans()):
+    swap = data.draw(st.booleans()) if swappable else False
+    if swap:
         a, b = data.draw(st.sampled_from(swappable))
         pairs[a][1], pairs[b][1] = pairs[b][1], pairs[a][1]  # reordered pair
     else:
