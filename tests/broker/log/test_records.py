@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
 from reference_broker import records as R
@@ -78,3 +82,31 @@ def test_offsets_mismatch_is_rejected() -> None:
     with pytest.raises(R.InvalidRecords) as e:
         R.validate_produce(buf)
     assert e.value.reason == "offsets"
+
+
+_VALID = R.build_batch([R.Record(b"k%d" % i, b"v" * i, 1000 + i, (("h", b"x"),))
+                        for i in range(4)])
+
+
+@given(st.binary(max_size=300))
+def test_garbage_raises_only_invalid_records(data: bytes) -> None:
+    with contextlib.suppress(R.InvalidRecords):
+        R.validate_produce(data)
+    with contextlib.suppress(R.InvalidRecords):
+        list(R.iter_records(data))
+
+
+@given(st.lists(st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)),
+                min_size=1, max_size=6),
+       st.integers(0, len(_VALID)))
+def test_mutated_batches_raise_only_invalid_records(flips: list[tuple[int, int]],
+                                                     cut: int) -> None:
+    buf = bytearray(_VALID)
+    for pos, byte in flips:
+        buf[pos] = byte
+    buf = buf[:cut] if cut < len(buf) else buf
+    with contextlib.suppress(R.InvalidRecords):
+        R.validate_produce(buf)
+    # records of a batch whose header survived: decoding must fail cleanly too
+    with contextlib.suppress(R.InvalidRecords):
+        list(R.iter_records(buf))
