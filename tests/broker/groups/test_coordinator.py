@@ -601,3 +601,51 @@ def test_offsets_expire_after_retention() -> None:
     sim.advance(11_000)
     assert sim.coord.state_of("g") is None
     assert sim.coord.fetch_offsets(OffsetFetch(group_id="g")).offsets == ()
+
+
+def test_pending_member_blocks_the_join_phase_until_it_rejoins_or_expires() -> None:
+    sim = Sim()
+    (a,), gen = form_group(sim, 1)
+    p = sim.join_new()  # MEMBER_ID_REQUIRED: pending, not yet a member
+    b = sim.join_new()
+    hb = sim.join(member_id=b)  # b joins: rebalance
+    ha = sim.join(member_id=a)
+    assert sim.result(ha) is None and sim.result(hb) is None  # p is still pending
+    hp = sim.join(member_id=p)
+    assert {sim.join_result(h).generation_id for h in (ha, hb, hp)} == {gen + 1}
+    # Now a pending member that never comes back: the phase ends when it expires.
+    q = sim.join_new(session_ms=5000)
+    hc = sim.join(member_id=sim.join_new())
+    for m in (a, b, p):
+        sim.join(member_id=m, protocols=("range", "roundrobin"))
+    assert sim.result(hc) is None
+    sim.advance(5000)
+    assert sim.join_result(hc).generation_id == gen + 2
+    assert q not in sim.coord.members_of("g")
+
+
+def test_group_max_size() -> None:
+    sim = Sim(config=GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10,
+                                 max_size=2))
+    form_group(sim, 2)
+    assert sim.join_result(sim.join()).error == E.GROUP_MAX_SIZE_REACHED
+
+
+def test_describe_while_rebalancing_hides_metadata_and_assignment() -> None:
+    sim = Sim()
+    (a, b), _ = form_group(sim, 2)
+    sim.leave("g", b)
+    (d,) = sim.coord.describe(["g"])
+    assert d.state == "PreparingRebalance" and d.protocol == ""
+    assert [(m.member_id, m.metadata, m.assignment) for m in d.members] == [(a, b"", b"")]
+
+
+def test_second_join_from_a_waiting_member_answers_the_first() -> None:
+    sim = Sim()
+    (a, b), gen = form_group(sim, 2)
+    h1 = sim.join(member_id=a, protocols=("roundrobin", "range"))
+    assert sim.result(h1) is None  # waits for b
+    h2 = sim.join(member_id=a, protocols=("roundrobin", "range"))
+    assert sim.join_result(h1).error == E.REBALANCE_IN_PROGRESS
+    sim.join(member_id=b)
+    assert sim.join_result(h2).generation_id == gen + 1
