@@ -191,8 +191,7 @@ async def delete_topics(ctx: BrokerContext, header: RequestHeader, request: Any)
             out.append(_DTOPIC(name=name, topic_id=topic_id, error_code=code,
                                error_message="no such topic"))
             continue
-        for part in topic.partitions:
-            await part.idle()
+        await _all_idle(topic.partitions)
         if ctx.topics.get(topic.name) is topic:
             ctx.topics.delete(topic.name)
         out.append(_DTOPIC(name=topic.name, topic_id=topic.topic_id, error_code=errors.NONE))
@@ -267,8 +266,14 @@ async def _idle(ctx: BrokerContext, res: Any) -> None:
     if res.resource_type == RESOURCE_TOPIC:
         topic = ctx.topics.get(res.resource_name)
         if topic is not None:
-            for part in topic.partitions:
-                await part.idle()
+            await _all_idle(topic.partitions)
+
+
+async def _all_idle(partitions: list[Any]) -> None:
+    """Return when no fsync runs on any of `partitions` (then change them at once)."""
+    while any(part.busy for part in partitions):
+        for part in partitions:
+            await part.idle()
 
 
 _ARESP = codec.response_class(ApiKey.ALTER_CONFIGS)
