@@ -45,6 +45,8 @@ type: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_log_checker.py
 	$(PY) benchmarks/bench_linearizable.py
+	$(PY) benchmarks/bench_report.py
+	$(PY) benchmarks/bench_recorder.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

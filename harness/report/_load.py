@@ -75,6 +75,10 @@ def _node_logs(run_dir: Path) -> list[NodeLog]:
     if not nodes.is_dir():
         return []
     out = []
+    # `logtrial run` keeps one file per node (nodes/<node>.log); other tools may keep a
+    # folder per node (nodes/<node>/*.log).
+    for f in sorted(p for p in nodes.iterdir() if p.is_file() and p.suffix == ".log"):
+        out.append(NodeLog(f.stem, f.relative_to(run_dir).as_posix(), f.stat().st_size))
     for node_dir in sorted(p for p in nodes.iterdir() if p.is_dir()):
         for f in sorted(node_dir.rglob("*.log")):
             if f.is_file():

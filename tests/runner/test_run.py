@@ -57,6 +57,11 @@ def test_run_against_tansu_writes_a_checked_run_directory(tmp_path: Path) -> Non
     results = orjson.loads((run_dir / "results.json").read_bytes())
     assert results["valid"] is True
     assert "valid" in r.stdout and str(run_dir) in r.stdout
+    report = (run_dir / "report.html").read_text()
+    assert "nodes/n1.log" in report  # the node's log is kept and linked
+    assert (run_dir / "nodes" / "n1.log").stat().st_size > 0
+    assert "<testsuite" in (run_dir / "junit.xml").read_text()
+    assert (tmp_path / "index.html").exists()
     assert set(_tansu_pids()) <= before  # the broker is gone
 
 
