@@ -188,17 +188,47 @@ def g0(ix: LogIndex, limit: int) -> Found:
 
 
 def g1c(ix: LogIndex, limit: int) -> Found:
+    """Cycles of wr edges among ops that both send and poll.
+
+    Shortcut: an edge w -> r is *forward* when w completes before r in the history.
+    Forward edges alone cannot close a cycle, so a cycle needs a *backward* edge (a
+    reader that completed before the writer it read from: legal, the writer's
+    acknowledgement came late, but rare). Without one there is no G1c; with some, a
+    cycle lies within the span of history positions from the earliest backward
+    reader to the latest backward writer, and only that span is graphed.
+    """
     found = Found(limit)
-    rw = set(ix.rw_ops)
-    if len(rw) < 2:
+    rw_ops = ix.rw_ops
+    if len(rw_ops) < 2:
+        return found
+    rw = {p for p, _ in rw_ops}
+    keys = ix.keys
+    lo, hi = len(ix.ops), -1
+    for r, reads in rw_ops:
+        for k, pairs in reads.items():
+            ki = keys[k]
+            w_ok = ki.w_ok
+            for pair in pairs:
+                w = w_ok.get(pair[1])
+                if w is None:
+                    w = ki.writer(pair[1])
+                if w is not None and w > r and w in rw:
+                    if r < lo:
+                        lo = r
+                    if w > hi:
+                        hi = w
+    if hi < 0:
         return found
     graph: dict[int, dict[int, Edge]] = {}
-    for r in ix.rw_ops:
-        for k, vs in ix.op_reads(r).items():
-            ki = ix.keys[k]
-            for v in vs:
+    for r, reads in rw_ops:
+        if r < lo or r > hi:
+            continue
+        for k, pairs in reads.items():
+            ki = keys[k]
+            for pair in pairs:
+                v = pair[1]
                 w = ki.writer(v)
-                if w is not None and w != r and w in rw:
+                if w is not None and w != r and lo <= w <= hi and w in rw:
                     _link(graph, w, r, ("wr", k, v, v))
     for comp in _sccs(graph):
         if found.take():

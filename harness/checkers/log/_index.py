@@ -167,8 +167,9 @@ class LogIndex:
         self.info_sends: list[int] = []
         #: info completions proven committed: some value they sent was read by an ok op
         self.committed_info: set[int] = set()
-        #: ok/info completions that both send and poll (G1c candidates)
-        self.rw_ops: list[int] = []
+        #: ok/info completions that both send and poll (G1c candidates), with what
+        #: they read (key -> [[offset, value], ...])
+        self.rw_ops: list[tuple[int, dict[Any, list[Any]]]] = []
         #: ok/info completions that send two or more values (G0 candidates)
         self.multi_send_ops: list[int] = []
         self.n_kafka_ops = 0
@@ -425,7 +426,7 @@ class LogIndex:
                                     ls[k] = (o, v, p)
                         if reads_map:
                             if t != "fail":
-                                rw_ops.append(p)
+                                rw_ops.append((p, reads_map))
                             for mop in send_list:
                                 pairs = reads_map.get(mop[1])
                                 if pairs:

@@ -44,7 +44,10 @@ def poll_cases(ix: LogIndex, limit: int) -> tuple[Found, Found]:
     """(poll-skip, nonmonotonic-poll)."""
     skips, backs = Found(limit), Found(limit)
     ops, keys = ix.ops, ix.keys
+    logs = {k: ki.log for k, ki in keys.items()}
     for k, o1, v1, p1, o2, v2, p2, proc in ix.poll_pairs:
+        if o2 == o1 + 2 and o1 + 1 not in logs[k]:
+            continue  # one offset with no record between: a transaction marker
         ki = keys[k]
         delta = ki.delta(o1, o2)
         if delta > 1:
@@ -81,18 +84,14 @@ def int_poll_cases(ix: LogIndex, limit: int) -> tuple[Found, Found]:
     skips, backs = Found(limit), Found(limit)
     ops, keys = ix.ops, ix.keys
     cache: dict[int, frozenset[str]] = {}
+    logs = {k: ki.log for k, ki in keys.items()}
     for k, o1, v1, o2, v2, p in ix.int_poll_pairs:
+        if o2 == o1 + 2 and o1 + 1 not in logs[k]:
+            continue  # one offset with no record between: a transaction marker
         ki = keys[k]
-        if o1 < o2 <= o1 + 8:  # inline `ki.delta` for the common small gap
-            log = ki.log
-            delta = 1
-            for o in range(o1 + 1, o2):
-                if o in log:
-                    delta += 1
-            if delta == 1:
-                continue
-        else:
-            delta = ki.delta(o1, o2)
+        delta = ki.delta(o1, o2)
+        if delta == 1:
+            continue
         if ops[p].extra and k in _rebalanced(ix, p, cache):
             continue
         if delta > 1:
