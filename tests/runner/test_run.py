@@ -45,7 +45,7 @@ def test_run_against_tansu_writes_a_checked_run_directory(tmp_path: Path) -> Non
     r = _run(["run", "--target", "tansu", "--time-limit", "3", "--seed", "5",
               "--concurrency", "3", "--report-dir", str(tmp_path)])
     assert r.returncode == 0, r.stdout + r.stderr
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     run = orjson.loads((run_dir / "run.json").read_bytes())
     assert run["seed"] == 5 and run["target"] == "tansu"
     assert "--seed 5" in run["command"] and run["command"].startswith("logtrial run")
@@ -90,7 +90,7 @@ def test_ctrl_c_heals_stops_and_still_checks(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            runs = list(tmp_path.iterdir())
+            runs = [p for p in tmp_path.iterdir() if p.is_dir()]
             if runs and (runs[0] / "history.jsonl").exists() and \
                     (runs[0] / "history.jsonl").stat().st_size > 2000:
                 break
@@ -101,7 +101,7 @@ def test_ctrl_c_heals_stops_and_still_checks(tmp_path: Path) -> None:
         if p.poll() is None:
             p.kill()
     assert p.returncode in (0, 1, 3), err
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     results = orjson.loads((run_dir / "results.json").read_bytes())
     assert "valid" in results
     run = orjson.loads((run_dir / "run.json").read_bytes())
