@@ -122,6 +122,8 @@ def _result(model: Model, summaries: list[dict[str, Any]], n_ops: int, dropped: 
         "partitions_unknown": counts["unknown"],
         "partitions_skipped": counts["skipped"],
         "partition_time_s": {s["key"]: round(s["time_s"], 6) for s in summaries},
+        "explain_time_s": {s["key"]: round(s["explain_time_s"], 6) for s in summaries
+                           if s["verdict"] == "illegal"},
         "partition_ops": {s["key"]: s["ops"] for s in summaries},
         "memo_entries": sum(s["memo_entries"] for s in summaries),
         "worker_processes": workers,

@@ -1,13 +1,15 @@
 """Checking partitions independently (P-compositionality), on every core.
 
 Linearizability is local: a history is linearizable iff each object's sub-history
-is, so partitions are searched independently. With two or more partitions and
-enough operations to pay for starting processes, they run in a pool of forked
-worker processes, largest first; otherwise in this process. When the caller wants
+is, so partitions are searched independently: first in this process, and when
+that turns out to take a while (or the history is big) in a pool of forked worker
+processes, largest partition first, on every usable core. When the caller wants
 only the first illegal partition, finding one sets a shared flag that the other
 searches poll, so they stop (as "stopped", reported as not checked).
 
-Each partition has its own timeout (from when its search starts) and memo cap.
+Each partition has its own timeout (from when its search starts) and memo cap; the
+explanation of an illegal one may search prefixes again within the same timeout
+(and about twice the verdict's time), falling back to a rougher blame.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from harness.checkers.linearizable._model import Model, Operation
 from harness.checkers.linearizable._models import MODELS
 from harness.checkers.linearizable._search import search
 
-#: Fewer operations than this in all partitions: a pool costs more than it saves.
-POOL_MIN_OPS = 1000
+#: This many operations in all partitions: use a pool from the start.
+POOL_MIN_OPS = 20_000
+#: Searching here for this long (s) with partitions left: move the rest to a pool.
+POOL_AFTER_S = 0.3
 
 _STOP: Any = None  # the shared stop event, in worker processes
 
@@ -66,6 +70,7 @@ def check_partition(key: str, ops: Sequence[Operation], model: Model,
         "reason": res.reason,
         "ops": len(ops),
         "time_s": clock() - t0,
+        "explain_time_s": 0.0,
         "memo_entries": res.memo_entries,
         "backtracks": res.backtracks,
     }
@@ -78,6 +83,7 @@ def check_partition(key: str, ops: Sequence[Operation], model: Model,
         expl = explain(key, ops, model, res, deadline=edl, clock=clock, memo_cap=memory_cap)
         out["explanation"] = expl
         out["witness_ops"] = witness_ops(expl, ops)
+        out["explain_time_s"] = clock() - t0 - out["time_s"]
     return out
 
 
@@ -105,32 +111,44 @@ def default_workers() -> int:
 
 def run_partitions(parts: Sequence[tuple[str, list[Operation]]], model: Model, *,
                    timeout_s: float | None, memory_cap: int | None, all_partitions: bool,
-                   workers: int | None) -> tuple[list[dict[str, Any]], int]:
+                   workers: int | None,
+                   clock: Callable[[], float] = time.monotonic,
+                   ) -> tuple[list[dict[str, Any]], int]:
     """Check every partition (or until the first illegal one); returns the summaries
-    in partition order (None-free: skipped ones say verdict "skipped") and the number
-    of worker processes used (0: in this process)."""
+    in partition order (skipped ones say verdict "skipped") and the number of worker
+    processes used (0: all in this process).
+
+    Partitions are searched here, in order, until that has taken ``POOL_AFTER_S``;
+    the rest then go to a pool of worker processes (at once if there are at least
+    ``POOL_MIN_OPS`` operations): most histories are decided before a pool would even
+    have started."""
     w = default_workers() if workers is None else max(1, workers)
-    total = sum(len(p) for _, p in parts)
-    w = min(w, len(parts))
-    ref = _model_ref(model) if w > 1 else None
-    if w > 1 and total >= POOL_MIN_OPS and _picklable(ref):
-        return _run_pool(parts, ref, timeout_s, memory_cap, all_partitions, w), w
+    ref = _model_ref(model)
+    if w > 1 and len(parts) > 1 and sum(len(p) for _, p in parts) >= POOL_MIN_OPS \
+            and _picklable(ref):
+        return _run_pool(parts, ref, timeout_s, memory_cap, all_partitions,
+                         min(w, len(parts))), min(w, len(parts))
     out: list[dict[str, Any]] = []
-    stop = False
-    for key, ops in parts:
-        if stop:
-            out.append(_skipped(key, ops))
-            continue
-        r = check_partition(key, ops, model, timeout_s, memory_cap)
+    t0 = clock()
+    for n, (key, ops) in enumerate(parts):
+        rest = parts[n:]
+        if (w > 1 and len(rest) > 1 and clock() - t0 >= POOL_AFTER_S
+                and _picklable(ref)):
+            used = min(w, len(rest))
+            return out + _run_pool(rest, ref, timeout_s, memory_cap, all_partitions,
+                                   used), used
+        r = check_partition(key, ops, model, timeout_s, memory_cap, clock=clock)
         out.append(r)
         if r["verdict"] == "illegal" and not all_partitions:
-            stop = True
+            out.extend(_skipped(k, o) for k, o in parts[n + 1:])
+            break
     return out, 0
 
 
 def _skipped(key: str, ops: Sequence[Operation]) -> dict[str, Any]:
     return {"key": key, "verdict": "skipped", "reason": "an earlier partition was illegal",
-            "ops": len(ops), "time_s": 0.0, "memo_entries": 0, "backtracks": 0}
+            "ops": len(ops), "time_s": 0.0, "explain_time_s": 0.0, "memo_entries": 0,
+            "backtracks": 0}
 
 
 def _picklable(ref: Any) -> bool:

@@ -247,9 +247,13 @@ def many_keys(n_keys: int, bad_key: int | None) -> list[Operation]:
 
 
 @pytest.mark.parametrize("all_partitions", [False, True])
+@pytest.mark.parametrize("when", ["upfront", "after-a-while"])
 def test_worker_pool_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch,
-                                            all_partitions: bool) -> None:
-    monkeypatch.setattr(_partition, "POOL_MIN_OPS", 0)
+                                            all_partitions: bool, when: str) -> None:
+    if when == "upfront":
+        monkeypatch.setattr(_partition, "POOL_MIN_OPS", 0)
+    else:
+        monkeypatch.setattr(_partition, "POOL_AFTER_S", 0.0)
     good = check_operations(many_keys(6, None), "kv", workers=2,
                             all_partitions=all_partitions)
     assert good.valid is True
