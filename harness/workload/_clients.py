@@ -62,14 +62,19 @@ def _acks(acks: str) -> int | str:
     return "all" if acks in ("all", "-1") else int(acks)
 
 
-class KafkaPythonClient:
-    """kafka-python 3.x; the default client."""
+class _ClientBase:
+    """One producer and one consumer per process, created on first use."""
 
     def __init__(self, opts: ClientOptions, process: int) -> None:
         self.opts = opts
         self.process = process
         self._producer: Any = None
         self._consumer: Any = None
+
+
+
+class KafkaPythonClient(_ClientBase):
+    """kafka-python 3.x; the default client."""
 
     def _get_producer(self) -> Any:
         if self._producer is None:
@@ -171,14 +176,8 @@ class KafkaPythonClient:
         self._producer = self._consumer = None
 
 
-class ConfluentClient:
+class ConfluentClient(_ClientBase):
     """confluent-kafka (librdkafka)."""
-
-    def __init__(self, opts: ClientOptions, process: int) -> None:
-        self.opts = opts
-        self.process = process
-        self._producer: Any = None
-        self._consumer: Any = None
 
     def _get_producer(self) -> Any:
         if self._producer is None:
