@@ -8,7 +8,7 @@
 - `driver`: the asyncio driver the broker uses (`GroupService`).
 """
 
-from ._coordinator import GroupConfig, GroupCoordinator, GroupState, Output
+from ._coordinator import PLANTED_BUGS, GroupConfig, GroupCoordinator, GroupState, Output
 from ._errors import ErrorCode
 from ._messages import (
     NO_GENERATION,
@@ -60,6 +60,7 @@ __all__ = [
     "NO_GENERATION",
     "NO_LEADER_EPOCH",
     "NO_OFFSET",
+    "PLANTED_BUGS",
     "UNKNOWN_MEMBER_ID",
     "Assignment",
     "CommitOffset",

@@ -98,7 +98,15 @@ from ._records import (
     OffsetTombstone,
 )
 
-__all__ = ["GroupConfig", "GroupCoordinator", "GroupState", "Output"]
+__all__ = ["PLANTED_BUGS", "GroupConfig", "GroupCoordinator", "GroupState", "Output"]
+
+
+PLANTED_BUGS = {
+    "lost-group-commits": "OffsetCommit is acknowledged but never written to "
+                          "__consumer_offsets, so commits go back after a restart",
+    "zombie-commits": "OffsetCommit skips the member and generation checks, so a member "
+                      "fenced by a rebalance can still move the group's offsets",
+}
 
 
 class GroupState(StrEnum):
@@ -121,6 +129,15 @@ class GroupConfig:
     new_member_join_timeout_ms: int = 300000  # Kafka's fixed new-member timeout
     offsets_retention_ms: int = 7 * 24 * 3600 * 1000  # offsets.retention.minutes
     offsets_retention_check_interval_ms: int = 600000  # offsets.retention.check.interval.ms
+    # Planted bugs (off by default), for proving that the harness catches them:
+    # see PLANTED_BUGS.
+    bugs: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = self.bugs - PLANTED_BUGS.keys()
+        if unknown:
+            raise ValueError(f"unknown group coordinator bug(s) {sorted(unknown)}; "
+                             f"known: {sorted(PLANTED_BUGS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -766,6 +783,8 @@ class GroupCoordinator:
             error = ErrorCode.COORDINATOR_NOT_AVAILABLE
         elif req.generation_id < 0 and group.state == GroupState.EMPTY:
             pass  # a group that uses Kafka only to store offsets
+        elif "zombie-commits" in self.config.bugs:
+            pass
         elif group.state == GroupState.COMPLETING_REBALANCE:
             error = ErrorCode.REBALANCE_IN_PROGRESS
         elif group.fenced(req.member_id, req.group_instance_id):
@@ -796,7 +815,8 @@ class GroupCoordinator:
                 offset=o.offset, leader_epoch=o.leader_epoch, metadata=metadata,
                 commit_timestamp_ms=now_ms)
             group.offsets[(o.topic, o.partition)] = record
-            self._records.append(record)
+            if "lost-group-commits" not in self.config.bugs:
+                self._records.append(record)
             error = ErrorCode.NONE
         return PartitionError(topic=o.topic, partition=o.partition, error=error)
 

@@ -25,6 +25,7 @@ import logging
 from typing import Any
 
 from reference_broker.groups import (
+    PLANTED_BUGS,
     Assignment,
     CommitOffset,
     DeleteGroups,
@@ -71,7 +72,9 @@ def group_config(ctx: BrokerContext) -> GroupConfig:
             log.warning("%s=%r is not an integer; using %d", key, raw.get(key), default)
             return default
 
+    bugs = frozenset(getattr(cfg, "bugs", ()) or ()) & PLANTED_BUGS.keys()
     return GroupConfig(
+        bugs=bugs,
         initial_rebalance_delay_ms=cfg.group_initial_rebalance_delay_ms,
         min_session_timeout_ms=cfg.group_min_session_timeout_ms,
         max_session_timeout_ms=cfg.group_max_session_timeout_ms,

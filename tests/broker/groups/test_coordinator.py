@@ -649,3 +649,25 @@ def test_second_join_from_a_waiting_member_answers_the_first() -> None:
     assert sim.join_result(h1).error == E.REBALANCE_IN_PROGRESS
     sim.join(member_id=b)
     assert sim.join_result(h2).generation_id == gen + 1
+
+
+def test_planted_bugs_are_off_by_default_and_do_what_they_say() -> None:
+    import pytest
+
+    from reference_broker.groups import PLANTED_BUGS
+    assert GroupConfig().bugs == frozenset()
+    with pytest.raises(ValueError, match="unknown group coordinator bug"):
+        GroupConfig(bugs=frozenset({"no-such-bug"}))
+    assert set(PLANTED_BUGS) == {"lost-group-commits", "zombie-commits"}
+    # lost-group-commits: acknowledged, readable, but gone after a restart.
+    lossy = Sim(config=GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10,
+                                   bugs=frozenset({"lost-group-commits"})))
+    assert lossy.commit("g", {("t", 0): 5}) == {("t", 0): E.NONE}
+    assert lossy.disk == []
+    # zombie-commits: a member fenced by a rebalance still commits.
+    zombie = Sim(config=GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10,
+                                    bugs=frozenset({"zombie-commits"})))
+    (_a, b), gen = form_group(zombie, 2)
+    zombie.leave("g", b)
+    assert zombie.commit("g", {("t", 0): 1}, member_id=b, generation=gen - 1) == {
+        ("t", 0): E.NONE}

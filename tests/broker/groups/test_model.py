@@ -274,3 +274,26 @@ GroupMachine.TestCase.settings = settings(
     max_examples=150, stateful_step_count=80, deadline=None,
     suppress_health_check=[HealthCheck.too_slow])
 TestGroupMachine = GroupMachine.TestCase
+
+
+def test_the_machine_finds_the_planted_lost_commits_bug() -> None:
+    """Quality check: with `lost-group-commits` planted, some run must fail."""
+    import pytest
+    from hypothesis import Phase
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from reference_broker.groups import GroupConfig
+
+    buggy = GroupConfig(initial_rebalance_delay_ms=100, min_session_timeout_ms=10,
+                        max_session_timeout_ms=600000,
+                        bugs=frozenset({"lost-group-commits"}))
+
+    class Buggy(GroupMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sim = Sim(config=buggy)
+
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(Buggy, settings=settings(
+            max_examples=200, stateful_step_count=80, deadline=None, database=None,
+            phases=[Phase.generate], suppress_health_check=list(HealthCheck)))
