@@ -52,6 +52,8 @@ _EPOCH = struct.Struct(">i")
 _HEADER = struct.Struct(">qiibIhiqqqhii")
 #: bytes of a batch needed to know its base offset, length and last offset delta.
 _WALK_BYTES = 27
+#: closed segments whose file descriptors stay open after a read (LRU).
+OPEN_CLOSED_SEGMENTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ class PartitionLog:
         self._dir_dirty = False
         self._unsynced = False
         self._closed = False
+        self._lru: list[Segment] = []  # closed segments with an open descriptor
         self.recovery = recovery
 
     # -- opening -------------------------------------------------------------------
@@ -167,6 +170,8 @@ class PartitionLog:
         if not active.index.empty:
             ts = active.first_batch_timestamp
             active.first_append_ms = min(now_ms, ts) if ts >= 0 else now_ms
+        for s in segments[:-1]:
+            s.close()  # reopened on demand
         files.write_log_start_offset(directory, start)
         report.segments = len(segments)
         return cls(directory, config, segments, start, now_ms, report)
@@ -262,6 +267,7 @@ class PartitionLog:
         sync = self.config.flush != "never"
         old = self._segments[-1]
         old.seal(sync=sync)
+        old.close()  # reopened on demand
         new = Segment.create(self.directory, base_offset, self.config.index_interval_bytes)
         self._segments.append(new)
         self._bases.append(base_offset)
@@ -272,6 +278,22 @@ class PartitionLog:
         return new
 
     # -- reading -------------------------------------------------------------------
+
+    def _touch(self, seg: Segment) -> Segment:
+        """Note a use of ``seg``; keeps at most OPEN_CLOSED_SEGMENTS closed segments'
+        descriptors open."""
+        if seg is self._segments[-1]:
+            return seg
+        lru = self._lru
+        if seg in lru:
+            lru.remove(seg)
+        lru.append(seg)
+        if len(lru) > OPEN_CLOSED_SEGMENTS:
+            lru.pop(0).close()
+        return seg
+
+    def _forget(self, gone: list[Segment]) -> None:
+        self._lru = [s for s in self._lru if s not in gone]
 
     def _check_range(self, offset: int) -> None:
         if offset < self._log_start or offset > self.log_end_offset:
@@ -296,7 +318,7 @@ class PartitionLog:
             limit = max_offset
         if offset >= limit:
             return b""
-        seg = self._segment_for(offset)
+        seg = self._touch(self._segment_for(offset))
         _, pos = seg.index.lookup_offset(offset)
         seg_end = seg.size
         max_bytes = max(max_bytes, 0)
@@ -351,6 +373,7 @@ class PartitionLog:
                 return None
             if seg.index.max_timestamp < timestamp_ms:
                 continue
+            self._touch(seg)
             _, pos = seg.index.lookup_time(timestamp_ms)
             for p, h in seg.iter_headers(pos):
                 if h.base_offset >= limit:
@@ -378,6 +401,7 @@ class PartitionLog:
             from_offset = self._log_start
         i = max(bisect_right(self._bases, from_offset) - 1, 0)
         for seg in self._segments[i:]:
+            self._touch(seg)
             _, pos = seg.index.lookup_offset(from_offset)
             for _, h in seg.iter_headers(pos):
                 if h.last_offset >= from_offset:
@@ -420,6 +444,7 @@ class PartitionLog:
             raise OffsetOutOfRange(offset, self._log_start, self.log_end_offset)
         i = max(bisect_right(self._bases, offset) - 1, 0)
         was_closed = i < len(self._segments) - 1
+        self._forget(self._segments[i:])
         for s in self._segments[i + 1:]:
             s.delete()
         del self._segments[i + 1:]
@@ -457,6 +482,7 @@ class PartitionLog:
         if new_start != self._log_start:
             files.write_log_start_offset(self.directory, new_start)
             self._log_start = new_start
+        self._forget(self._segments[:k])
         for s in self._segments[:k]:
             s.delete()
         del self._segments[:k]

@@ -27,14 +27,14 @@ HEADER_CHUNK_BYTES = 256 << 10
 class Segment:
     """An open segment file. Not thread-safe: one owner drives it."""
 
-    __slots__ = ("base_offset", "directory", "dirty", "fd", "first_append_ms",
+    __slots__ = ("_fd", "base_offset", "directory", "dirty", "first_append_ms",
                  "first_batch_timestamp", "index")
 
     def __init__(self, directory: Path, base_offset: int, fd: int,
                  index: SegmentIndex) -> None:
         self.directory = directory
         self.base_offset = base_offset
-        self.fd = fd
+        self._fd = fd
         self.index = index
         self.dirty = False
         #: append time of the segment's first batch (for roll_ms); None while empty.
@@ -53,6 +53,18 @@ class Segment:
     @property
     def size(self) -> int:
         return self.index.size
+
+    @property
+    def fd(self) -> int:
+        """The file descriptor, reopened on demand after `close` (closed segments
+        give theirs back so that thousands of segments do not exhaust descriptors)."""
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_RDWR)
+        return self._fd
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd >= 0
 
     @property
     def next_offset(self) -> int:
@@ -171,8 +183,11 @@ class Segment:
 
     def flush(self) -> None:
         if self.dirty:
+            was_open = self._fd >= 0
             os.fdatasync(self.fd)
             self.dirty = False
+            if not was_open:
+                self.close()
 
     def seal(self, *, sync: bool) -> None:
         """Close the segment for writing: final time entry, index files on disk."""
@@ -226,14 +241,16 @@ class Segment:
         return None
 
     def modified_ms(self) -> int:
-        return os.fstat(self.fd).st_mtime_ns // 1_000_000
+        return os.stat(self.path).st_mtime_ns // 1_000_000
 
     # -- closing -------------------------------------------------------------------
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """Give the descriptor back (a later use reopens it); unsynced bytes stay in
+        the page cache and a later `flush` still syncs them (fsync is per file)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def delete(self) -> None:
         self.close()

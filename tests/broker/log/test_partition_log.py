@@ -325,3 +325,25 @@ def test_reads_take_one_pread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             assert headers(data)[0].base_offset <= off
             # one pread whenever the first batch fits in max_bytes, else one more
             assert len(calls) == (1 if max_bytes else len(calls)) <= 2, (off, calls)
+
+
+def test_descriptors_stay_bounded_with_many_segments(tmp_path: Path) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    log = _open(tmp_path, segment_bytes=100)
+    for i in range(300):
+        log.append(batch(1, size=40, tag=i), 0)
+    assert len(segment_files(tmp_path)) == 300
+    assert [tag_of(b) for _, b in _read_all(log)] == list(range(300))
+    assert log.offset_for_timestamp(1000) == (0, 1000)
+    assert len(list(log.iter_batch_headers())) == 300
+    log.flush()
+    assert open_fds() - before <= 10
+    log.close()
+    log = _open(tmp_path, segment_bytes=100)
+    assert open_fds() - before <= 2
+    assert [tag_of(b) for _, b in _read_all(log)] == list(range(300))
+    log.close()
+    assert open_fds() == before
