@@ -38,15 +38,17 @@ Our history encoding per model (details in `_from_history`):
   ``["poll", {k: [[offset, v], ...]}]``, split per key.
 
 Public API: `check_history` (a `History`), `check_operations` (`Operation`
-records), `load_operations` (a file in ``etcd``, ``porcupine-kv``, ``jsonl`` or
-``edn`` format), `read_porcupine_etcd` / `read_porcupine_kv`, and `Model` /
-`Operation` / `UNKNOWN` / `ILLEGAL` for custom models.
+records), `check_file` (a path; what the CLI calls), `load_operations` (a file in
+``etcd``, ``porcupine-kv``, ``jsonl`` or ``edn`` format), `read_porcupine_etcd` /
+`read_porcupine_kv`, and `Model` / `Operation` / `UNKNOWN` / `ILLEGAL` for custom
+models.
 """
 
 from harness.checkers.linearizable._check import (
     ANOMALY,
     CHECKER,
     DEFAULT_MEMORY_CAP,
+    check_file,
     check_history,
     check_operations,
 )
@@ -76,6 +78,7 @@ __all__ = [
     "UNKNOWN",
     "Model",
     "Operation",
+    "check_file",
     "check_history",
     "check_operations",
     "default_model_for",

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from harness.checkers._result import CheckResult, Validity
-from harness.checkers.linearizable._from_history import check_sorted, from_history
+from harness.checkers.linearizable._from_history import (
+    check_sorted,
+    default_model_for,
+    from_history,
+    load_operations,
+)
 from harness.checkers.linearizable._model import UNKNOWN, Model, Operation, partition_by_key
 from harness.checkers.linearizable._models import get_model
 from harness.checkers.linearizable._partition import run_partitions
@@ -70,6 +76,34 @@ def check_history(history: History, model: str, *, timeout_s: float | None = Non
                            memory_cap=memory_cap, workers=workers)
     res.stats["skipped_client_ops"] = skipped
     return res
+
+
+def check_file(path: str | Path, model: str | None = None, *, fmt: str | None = None,
+               timeout_s: float | None = None, all_partitions: bool = False,
+               memory_cap: int | None = None, workers: int | None = None) -> CheckResult:
+    """Load and check a history file (what ``logtrial check --checker linearizable``
+    needs). ``fmt``: ``etcd``, ``porcupine-kv``, ``jsonl`` or ``edn``; by default
+    ``.log`` means etcd, ``.txt`` porcupine-kv, else the history's own formats.
+    ``model`` defaults to the one a Porcupine format implies."""
+    if fmt is None:
+        suffix = Path(path).suffix.lower()
+        fmt = {".log": "etcd", ".txt": "porcupine-kv"}.get(suffix)
+        if fmt is None:
+            from harness.history import detect_format
+
+            fmt = detect_format(path)
+    name = model if model is not None else default_model_for(fmt)
+    if name is None:
+        raise UsageError(f"a {fmt} history needs --model (register, kv or log)")
+    if fmt in ("jsonl", "edn"):
+        from harness.history import load
+
+        return check_history(load(path, fmt), name, timeout_s=timeout_s,
+                             all_partitions=all_partitions, memory_cap=memory_cap,
+                             workers=workers)
+    ops = load_operations(path, fmt, name)
+    return check_operations(ops, name, timeout_s=timeout_s, all_partitions=all_partitions,
+                            memory_cap=memory_cap, workers=workers)
 
 
 def _result(model: Model, summaries: list[dict[str, Any]], n_ops: int, dropped: int,

@@ -261,8 +261,8 @@ def _add_antichain(fs: list[int], ni: int) -> bool:
     for f in fs:
         if not (f & ~ni):
             return False
-    if len(fs) > 0 and ni:
-        fs[:] = [f for f in fs if (ni & ~f)]
+    if fs:
+        fs[:] = [f for f in fs if ni & ~f]
     fs.append(ni)
     return True
 

@@ -199,3 +199,24 @@ def test_load_operations_jsonl_and_edn(tmp_path: Path) -> None:
     bad.write_text('{"type": "invoke"}\n')
     with pytest.raises(HistoryError):
         load_operations(bad, "jsonl", "register")
+
+
+def test_check_file(tmp_path: Path) -> None:
+    from harness.checkers.linearizable import check_file
+
+    data = Path("/work/shared/data/porcupine")
+    if data.is_dir():
+        assert check_file(data / "jepsen" / "etcd_000.log").valid is False
+        assert check_file(data / "kv" / "c01-ok.txt").valid is True
+        with pytest.raises(UsageError, match="--model register"):
+            check_file(data / "jepsen" / "etcd_000.log", "kv")
+    p = tmp_path / "h.jsonl"
+    p.write_text(json.dumps({"index": 0, "time": 0, "process": 0, "type": "invoke",
+                             "f": "get", "value": ["k", None]}) + "\n"
+                 + json.dumps({"index": 1, "time": 1, "process": 0, "type": "ok",
+                               "f": "get", "value": ["k", "x"]}) + "\n")
+    assert check_file(p, "kv").valid is False
+    with pytest.raises(UsageError, match="needs --model"):
+        check_file(p)
+    with pytest.raises(HistoryError):
+        check_file(tmp_path / "missing.jsonl", "kv")
