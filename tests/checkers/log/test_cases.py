@@ -314,3 +314,26 @@ def test_ww_wr_cycles_are_not_g1c() -> None:
              (1, "ok", "txn", [pol({X: [[0, "a"]]}), snd(Y, 1, "b")]),
              (2, "ok", "poll", [pol({Y: [[1, "b"], [2, "c"]]})]))
     assert check(h).anomalies == {}
+
+
+def test_single_offset_skip_revealed_only_later_is_found() -> None:
+    # the first pass takes an unknown single offset for a transaction marker; a
+    # record that shows up there later must still make the skip an anomaly
+    sends = [(0, "ok", "send", [snd(X, 0, 10)]), (0, "ok", "send", [snd(X, 2, 12)])]
+    late_ack = [(3, "invoke", "send", [["send", X, 11]])]
+    within = hist(*sends, *late_ack, (1, "ok", "poll", [pol({X: [[0, 10], [2, 12]]})]),
+                  (3, "ok", "send", [snd(X, 1, 11)]),
+                  (2, "ok", "poll", [pol({X: [[0, 10], [1, 11], [2, 12]]})]))
+    [w] = check(within).anomalies["int-poll-skip"]
+    assert w["skipped"] == [11] and w["offsets"] == [0, 2]
+    across = hist(*sends, (1, "ok", "poll", [pol({X: [[0, 10]]})]),
+                  (1, "ok", "poll", [pol({X: [[2, 12]]})]),
+                  (2, "ok", "poll", [pol({X: [[1, 11]]})]),
+                  (3, "ok", "send", [snd(X, 1, 11)]))
+    r = check(across)
+    [w] = r.anomalies["poll-skip"]
+    assert w["skipped"] == [11] and w["ops"] == [5, 7]
+    # and a marker nobody ever fills stays a gap
+    marker = hist(*sends, (1, "ok", "poll", [pol({X: [[0, 10]]})]),
+                  (1, "ok", "poll", [pol({X: [[2, 12]]}), pol({})]))
+    assert check(marker).anomalies == {}
