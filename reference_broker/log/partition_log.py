@@ -18,7 +18,8 @@ Promises (what the broker builds Kafka's guarantees on):
   the common case; records are never decoded (except by `offset_for_timestamp`).
 
 It never reads a clock: every operation that depends on time takes ``now_ms``.
-Not thread-safe: one owner (the partition's task) drives it.
+One owner (the partition's task) drives it; only `flush` may also run in a worker
+thread meanwhile (e.g. an fsync off the event loop for group commit).
 """
 
 from __future__ import annotations
@@ -87,8 +88,12 @@ class PartitionLog:
         self._bases = [s.base_offset for s in segments]
         self._log_start = log_start_offset
         self._last_flush_ms = now_ms
-        self._dir_dirty = False
-        self._unsynced = False
+        # Change counters: the owner bumps them, `flush` (maybe in another thread)
+        # records how far it synced, so no update is lost to a race.
+        self._writes = 0
+        self._writes_synced = 0
+        self._dir_changes = 0
+        self._dir_synced = 0
         self._closed = False
         self._lru: list[Segment] = []  # closed segments with an open descriptor
         self.recovery = recovery
@@ -260,7 +265,7 @@ class PartitionLog:
                 s.flush()
             self._last_flush_ms = now_ms
         else:
-            self._unsynced = True
+            self._writes += 1
         return AppendInfo(first_offset, nxt - 1, max_ts)
 
     def _roll(self, base_offset: int) -> Segment:
@@ -274,7 +279,7 @@ class PartitionLog:
         if sync:
             files.fsync_dir(self.directory)
         else:
-            self._dir_dirty = True
+            self._dir_changes += 1
         return new
 
     # -- reading -------------------------------------------------------------------
@@ -410,14 +415,19 @@ class PartitionLog:
     # -- durability ----------------------------------------------------------------
 
     def flush(self, now_ms: int | None = None) -> None:
-        """fsync every segment written since the last flush (and the directory)."""
+        """fsync every segment written since the last flush (and the directory).
+
+        The one method that may run in a worker thread while the owner keeps
+        appending and reading (group commit): everything appended before the call
+        is durable when it returns; later appends are left for the next flush."""
         self._check_open()
-        for s in self._segments:
+        writes, dir_changes = self._writes, self._dir_changes
+        for s in list(self._segments):
             s.flush()
-        if self._dir_dirty:
+        if dir_changes != self._dir_synced:
             files.fsync_dir(self.directory)
-            self._dir_dirty = False
-        self._unsynced = False
+            self._dir_synced = dir_changes
+        self._writes_synced = writes
         if now_ms is not None:
             self._last_flush_ms = now_ms
 
@@ -426,7 +436,8 @@ class PartitionLog:
         the last fsync and something is unsynced. Returns whether it flushed."""
         self._check_open()
         if should_flush(self.config, now_ms=now_ms, last_flush_ms=self._last_flush_ms,
-                        dirty=self._unsynced or self._dir_dirty):
+                        dirty=self._writes != self._writes_synced
+                        or self._dir_changes != self._dir_synced):
             self.flush(now_ms)
             return True
         return False
@@ -464,7 +475,8 @@ class PartitionLog:
             seg.flush()
             files.fsync_dir(self.directory)
         else:
-            self._dir_dirty = self._unsynced = True
+            self._writes += 1
+            self._dir_changes += 1
         return self.log_end_offset
 
     def apply_retention(self, now_ms: int, high_watermark: int) -> int:
@@ -487,7 +499,7 @@ class PartitionLog:
             s.delete()
         del self._segments[:k]
         del self._bases[:k]
-        self._dir_dirty = True
+        self._dir_changes += 1
         return k
 
     # -- closing -------------------------------------------------------------------

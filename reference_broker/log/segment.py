@@ -25,7 +25,7 @@ HEADER_CHUNK_BYTES = 256 << 10
 
 
 class Segment:
-    """An open segment file. Not thread-safe: one owner drives it."""
+    """A segment file. One owner drives it; only `flush` may run in another thread."""
 
     __slots__ = ("_fd", "base_offset", "directory", "dirty", "first_append_ms",
                  "first_batch_timestamp", "index")
@@ -182,12 +182,25 @@ class Segment:
         self.dirty = True
 
     def flush(self) -> None:
-        if self.dirty:
-            was_open = self._fd >= 0
-            os.fdatasync(self.fd)
-            self.dirty = False
-            if not was_open:
-                self.close()
+        """fdatasync the file if written since the last flush.
+
+        Safe in another thread while the owner appends: the flag is cleared before
+        the sync (a write racing with it marks the segment dirty again), and the
+        sync uses a private descriptor, so the owner may close or reuse its own."""
+        if not self.dirty:
+            return
+        self.dirty = False
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:  # deleted meanwhile (retention, truncation)
+            return
+        try:
+            os.fdatasync(fd)
+        except BaseException:
+            self.dirty = True
+            raise
+        finally:
+            os.close(fd)
 
     def seal(self, *, sync: bool) -> None:
         """Close the segment for writing: final time entry, index files on disk."""

@@ -347,3 +347,59 @@ def test_descriptors_stay_bounded_with_many_segments(tmp_path: Path) -> None:
     assert [tag_of(b) for _, b in _read_all(log)] == list(range(300))
     log.close()
     assert open_fds() == before
+
+
+def test_append_racing_a_flush_is_synced_by_the_next_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _open(tmp_path, flush="never")
+    log.append(batch(1), 0)
+    real = os.fdatasync
+    synced: list[int] = []
+
+    def racing_fdatasync(fd: int) -> None:
+        if not synced:
+            log.append(batch(1), 0)  # lands while the first sync runs
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", racing_fdatasync)
+    log.flush()
+    assert len(synced) == 1
+    log.flush()  # the racing append was not covered: it must be synced now
+    assert len(synced) == 2
+    log.flush()
+    assert len(synced) == 2
+    log.close()
+
+
+def test_flush_in_a_worker_thread_while_appending_and_reading(tmp_path: Path) -> None:
+    import threading
+
+    log = _open(tmp_path, segment_bytes=400, retention_bytes=4000, flush="never")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def flusher() -> None:
+        try:
+            while not stop.is_set():
+                log.flush()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    t = threading.Thread(target=flusher)
+    t.start()
+    try:
+        for i in range(600):
+            log.append(batch(1, size=50, tag=i), 0)
+            if i % 7 == 0:
+                log.read(max(log.log_start_offset, i - 50), 1000)
+            if i % 50 == 0:
+                log.apply_retention(0, log.log_end_offset)
+    finally:
+        stop.set()
+        t.join(30)
+    assert not errors
+    log.flush()
+    tags = [tag_of(b) for _, b in _read_all(log)]
+    assert tags == list(range(600 - len(tags), 600))
+    log.close()
