@@ -6,6 +6,7 @@ implies; a ``-ok`` file (the same story told right) must report nothing at all.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ def test_bad_history_reports_its_type(anomaly: str, fmt: str) -> None:
     opts = LogCheckOptions()
     assert r.classification[anomaly] == opts.classify(anomaly)
     assert r.valid is (not any(opts.classify(t) == "bad" for t in r.anomalies))
+    json.dumps(r.to_json())  # JSON-ready, as the report embeds it
     indices = {op.index for op in h.ops}
     for w in r.anomalies[anomaly]:
         for field in WITNESS_FIELDS:
