@@ -79,6 +79,10 @@ def truncate(ops: Sequence[Operation], model: Model, t: int,
     return out, pos
 
 
+#: Memo cap of the unpruned search an explanation may run.
+_EXPLAIN_MEMO_CAP = 200_000
+
+
 @dataclass(slots=True)
 class _Culprit:
     op: int  # position in the partition
@@ -150,7 +154,13 @@ def find_culprit(ops: Sequence[Operation], model: Model, res: SearchResult, *,
     r, sub, pos = found
     t = rets[hi]
     culprit = next(i for i, op in enumerate(ops) if op.ret == t)
-    return _Culprit(op=culprit, res=r, sub=sub, pos=pos, probes=probes)
+    # pruning cuts doomed branches early, so its deepest configuration can be short:
+    # search the failing prefix once more without it, if that fits the budget
+    full = search(sub, model, deadline=deadline, clock=clock, prune=False,
+                  memo_cap=min(memo_cap or _EXPLAIN_MEMO_CAP, _EXPLAIN_MEMO_CAP))
+    if full.verdict == "illegal" and full.stuck is not None:
+        r = full
+    return _Culprit(op=culprit, res=r, sub=sub, pos=pos, probes=probes + 1)
 
 
 def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult, *,

@@ -148,8 +148,12 @@ def search(ops: Sequence[Operation], model: Model, *,
            deadline: float | None = None,
            clock: Callable[[], float] | None = None,
            memo_cap: int | None = None,
-           should_stop: Callable[[], bool] | None = None) -> SearchResult:
-    """Decide one partition. ``deadline`` is compared with ``clock()``."""
+           should_stop: Callable[[], bool] | None = None,
+           prune: bool = True) -> SearchResult:
+    """Decide one partition. ``deadline`` is compared with ``clock()``. ``prune``
+    False turns the model's dead-end pruning off (slower; the deepest stuck
+    configuration it records then shows everything that could go before the
+    culprit, which is what an explanation wants)."""
     n = len(ops)
     fns, init_state, unwrap = op_functions(ops, model)
     states: list[Any] = [init_state]
@@ -203,7 +207,7 @@ def search(ops: Sequence[Operation], model: Model, *,
     nxt[itail] = itail
     prv[ihead] = -1
     dead_fn = None
-    if (model.dead_end is not None and not model.nondeterministic
+    if (prune and model.dead_end is not None and not model.nondeterministic
             and model.state_key is _identity_key):
         dead_fn = model.dead_end(ops)
     ro = model.is_read_only
@@ -211,6 +215,9 @@ def search(ops: Sequence[Operation], model: Model, *,
            for op in ops]
     bit = [1 << i for i in range(n)]
     trans: list[dict[int, int]] = [{} for _ in range(n)]
+    ahead = None
+    if dead_fn is not None:
+        ahead = _lookahead(dead_fn, fns, states, obs)
     lists = _Lists(nxt, prv, match, op_of, rank, is_info, tail, ihead)
 
     result = SearchResult(verdict="unknown", states=states, unwrap=unwrap)
@@ -220,7 +227,7 @@ def search(ops: Sequence[Operation], model: Model, *,
         return result
     try:
         verdict, stack, stuck, memo, backtracks = _loop(
-            0, required, fns, states, ids, seen, trans, lists, obs, bit, dead_fn,
+            0, required, fns, states, ids, seen, trans, lists, obs, bit, dead_fn, ahead,
             deadline if clock is not None else None, clock, memo_cap, should_stop)
         result.verdict = verdict
         if verdict == "ok":
@@ -267,6 +274,43 @@ def _add_antichain(fs: list[int], ni: int) -> bool:
     return True
 
 
+#: How many of the earliest reads not yet linearized `_lookahead` examines: few
+#: while the search goes well, more once it has needed many configurations.
+LOOKAHEAD = 8
+LOOKAHEAD_DEEP = 64
+LOOKAHEAD_DEEP_AFTER = 20_000
+
+
+def _lookahead(dead_fn: Callable[[int, Any, int], bool], fns: list[Callable[[Any], Any]],
+               states: list[Any], obs: list[bool]) -> Callable[[int, int], bool]:
+    """``ahead(sid, done)``: True if one of the first reads not yet linearized (by
+    position, i.e. call order) is illegal in the state and can never become legal.
+    Every such read must still take effect, so the configuration is dead; checking
+    reads that are not yet candidates prunes a doomed branch as soon as it diverges."""
+    obs_mask = 0
+    for i, o in enumerate(obs):
+        if o:
+            obs_mask |= 1 << i
+
+    calls = 0
+
+    def ahead(sid: int, done: int) -> bool:
+        nonlocal calls
+        calls += 1
+        m = obs_mask & ~done
+        k = LOOKAHEAD if calls < LOOKAHEAD_DEEP_AFTER else LOOKAHEAD_DEEP
+        state = states[sid]
+        while m and k:
+            low = m & -m
+            i = low.bit_length() - 1
+            if fns[i](state) is ILLEGAL and dead_fn(i, state, done):
+                return True
+            m ^= low
+            k -= 1
+        return False
+    return ahead
+
+
 def _snapshot(stack: list[_Frame], sid: int, bound_e: int, ls: _Lists) -> Stuck:
     """The candidates of the current configuration, which all failed."""
     nxt, match, op_of = ls.nxt, ls.match, ls.op_of
@@ -287,7 +331,8 @@ def _snapshot(stack: list[_Frame], sid: int, bound_e: int, ls: _Lists) -> Stuck:
 def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: list[Any],
           ids: dict[Any, int], seen: list[dict[int, list[int]] | None], trans: list[dict[int, int]],
           ls: _Lists, obs: list[bool], bit: list[int],
-          dead_fn: Callable[[int, Any, int], bool] | None, deadline: float | None,
+          dead_fn: Callable[[int, Any, int], bool] | None,
+          ahead: Callable[[int, int], bool] | None, deadline: float | None,
           clock: Callable[[], float] | None, memo_cap: int | None,
           should_stop: Callable[[], bool] | None,
           ) -> tuple[Verdict, list[_Frame], Stuck | None, int, int]:
@@ -374,6 +419,11 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                     if budget == 0:
                         budget = _CHECK_EVERY
                         _check(deadline, clock, should_stop, memo, backtracks)
+                    if ahead is not None and ahead(sid, lreq | linf):
+                        # a read still to come can no longer be satisfied
+                        dead = True
+                        e = nxt[0]
+                        break
                     e = nxt[0]
                     continue
                 if obs[o]:
@@ -451,6 +501,9 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                         break
                 x = nxt[x]
             if lifted:
+                if ahead is not None and ahead(sid, lreq | linf):
+                    bound = -1
+                    continue
                 e = nxt[0]
                 break
             # no candidate extends this prefix: backtrack

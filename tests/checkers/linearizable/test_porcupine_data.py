@@ -59,6 +59,10 @@ def test_etcd_verdict(n: int) -> None:
         assert w["ops"], w
         expl = w["explanation"]
         assert len(expl["linearized"]) == len(expl["states"]) == len(expl["points"])
+        assert expl["blocking"] is not None and expl["shortest_failing_prefix"]
+        for c in expl["candidates"]:
+            assert set(c) == {"id", "index", "description", "legal", "state_after"}
+            assert (c["state_after"] is None) == (not c["legal"])
 
 
 @pytest.mark.parametrize("n", [0, 8, 18, 37, 53, 85, 97, 101])

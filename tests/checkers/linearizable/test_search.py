@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -45,12 +46,13 @@ def test_register_examples() -> None:
     assert expl["candidates"] == []
     assert expl["shortest_failing_prefix"] is True
     assert "the model rejects it in that state" in w["message"]
-    # a candidate that could go next but leads nowhere is listed with its state
+    # an overlapping write does not help: it is in the prefix (still running when the
+    # read returned, it may or may not have taken effect) or a rejected candidate
     bad.append(reg(3, "write", 25, 95, 3))
     expl = check_operations(bad, "register").anomalies["nonlinearizable"][0]["explanation"]
     assert expl["blocking"] == 2
-    assert expl["candidates"] == [{"id": 3, "index": None, "description": "write(3)",
-                                   "legal": True, "state_after": "3"}]
+    assert expl["linearized"] == [0, 1, 3]
+    assert expl["states"] == ["1", "1", "3"]
 
 
 def test_touching_intervals_overlap() -> None:
@@ -148,6 +150,10 @@ def test_unhashable_states_use_the_state_key() -> None:
     assert check_operations(ops, UNHASHABLE).valid is False
 
 
+#: The kv model without its dead-end pruning, which would decide `hard_kv` at once.
+KV_UNPRUNED = replace(KV_1, name="kv-unpruned", dead_end=None)
+
+
 def hard_kv(n: int = 9) -> list[Operation]:
     """n concurrent appends, then a get that matches no order: every order is tried."""
     ops = [Operation(client=i, input=("append", "k", f"<{i}>"), output=None, call=0,
@@ -158,7 +164,8 @@ def hard_kv(n: int = 9) -> list[Operation]:
 
 
 def test_timeout_gives_unknown() -> None:
-    res = check_operations(hard_kv(), "kv", timeout_s=0.05)
+    assert check_operations(hard_kv(), "kv", timeout_s=5).valid is False  # pruned: at once
+    res = check_operations(hard_kv(), KV_UNPRUNED, timeout_s=0.05)
     assert res.valid == "unknown"
     assert res.stats["partitions_unknown"] == 1
     assert res.stats["unknown_partitions"] == {"k": "timeout"}
@@ -167,7 +174,7 @@ def test_timeout_gives_unknown() -> None:
 
 
 def test_memory_cap_gives_unknown() -> None:
-    res = check_operations(hard_kv(), "kv", memory_cap=500)
+    res = check_operations(hard_kv(), KV_UNPRUNED, memory_cap=500)
     assert res.valid == "unknown"
     assert res.stats["unknown_partitions"] == {"k": "memory"}
     assert "memo cap of 500 entries" in (res.error or "")
@@ -175,12 +182,12 @@ def test_memory_cap_gives_unknown() -> None:
 
 
 def test_small_hard_history_is_decided() -> None:
-    res = check_operations(hard_kv(5), "kv")
+    res = check_operations(hard_kv(5), KV_UNPRUNED)
     assert res.valid is False
 
 
 def test_search_reports_its_work() -> None:
-    r = search(hard_kv(4), KV_1)
+    r = search(hard_kv(4), KV_UNPRUNED)
     assert r.verdict == "illegal"
     assert r.memo_entries > 4
     assert r.backtracks > 0
