@@ -222,22 +222,32 @@ class BrokerServer:
         held: list[bytes | bytearray] = []
         loop = asyncio.get_running_loop()
         hold_until = 0.0
+        appended = False  # a Produce ran since the last release
         try:
             while True:
+                # Every await below is followed by `continue`, so the queue is checked
+                # again before the task sleeps (no lost wake-up).
                 if not conn.frames:
                     if (held and conn.produce_arriving() and not conn.closed
                             and loop.time() < hold_until):
                         # The next Produce is on its way: append it before the fsync.
                         await conn.wait_for_frames(hold_until - loop.time())
                         continue
-                    await self._release(conn, held)
+                    if held or appended:
+                        appended = False
+                        await self._release(conn, held)
+                        continue
                     if conn.closed:
                         return
                     await conn.wait_for_frames()
                     continue
-                if not conn.frames[0].startswith(_PRODUCE_PREFIX):
+                is_produce = conn.frames[0].startswith(_PRODUCE_PREFIX)
+                if not is_produce and (held or appended):
                     # Answers held so far go first, and reads see every append made.
+                    appended = False
                     await self._release(conn, held)
+                    continue
+                appended = appended or is_produce
                 out = await self._serve_one(conn, conn.pop())
                 if out is None:
                     continue
@@ -249,8 +259,8 @@ class BrokerServer:
                 if not held:
                     hold_until = loop.time() + MAX_HOLD_S
                 held.append(out)
-                if (len(held) >= MAX_HELD or not conn.frames
-                        or not conn.frames[0].startswith(_PRODUCE_PREFIX)):
+                if len(held) >= MAX_HELD:
+                    appended = False
                     await self._release(conn, held)
         except asyncio.CancelledError:
             conn.close()

@@ -272,3 +272,51 @@ def test_failed_acks_zero_produce_closes_the_connection(wire: Wire) -> None:
                              TD.PartitionProduceData(index=0, records=_batch(1))])])
     wire.send(req)
     assert wire.is_closed()
+
+
+def test_concurrent_pipelined_producers_get_dense_distinct_offsets(broker: BrokerProcess,
+                                                                   wire: Wire) -> None:
+    import threading
+
+    from ._wire import fetch
+
+    per_conn, conns = 40, 4
+    results: dict[int, list[tuple[int, int]]] = {}
+
+    def run(k: int) -> None:
+        with Wire(broker.address) as w:
+            TD = ProduceRequest.TopicProduceData
+            sent = []
+            for i in range(per_conn):
+                batch = _batch(3, value=b"c%d-%d-" % (k, i))
+                req = ProduceRequest(version=9, transactional_id=None, acks=-1,
+                                     timeout_ms=5000, topic_data=[TD(name=TOPIC, partition_data=[
+                                         TD.PartitionProduceData(index=0, records=batch)])])
+                sent.append((req, w.send(req)))
+            out = []
+            for req, cid in sent:
+                pr = w.recv(req, cid).responses[0].partition_responses[0]
+                out.append((pr.error_code, pr.base_offset))
+            results[k] = out
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    offsets = sorted(off for out in results.values() for err, off in out if err == 0)
+    assert len(offsets) == per_conn * conns
+    assert offsets == list(range(0, 3 * per_conn * conns, 3))
+    for out in results.values():  # each connection's batches in the order it sent them
+        assert [o for _, o in out] == sorted(o for _, o in out)
+    # every acknowledged batch is readable at its offset
+    got: dict[int, bytes] = {}
+    off = 0
+    while off < 3 * per_conn * conns:
+        p = fetch(wire, TOPIC, off)
+        for r in records.iter_records(p.records):
+            got[r.offset] = r.value
+        off = max(got) + 1
+    for k, out in results.items():
+        for i, (_, base) in enumerate(out):
+            assert got[base] == b"c%d-%d-0" % (k, i)
