@@ -8,6 +8,7 @@ Writers stream too; `JsonlWriter` is what a run records into.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -118,9 +119,18 @@ def iter_ops(path: str | Path, fmt: str | None = None,
 
 
 def load(path: str | Path, fmt: str | None = None) -> History:
-    """Read and validate a whole history (format from the extension unless given)."""
+    """Read and validate a whole history (format from the extension unless given).
+
+    The cyclic GC is paused while loading: ops hold no cycles, and a million-op load
+    spends two thirds of its time in needless collections otherwise."""
     pairer = Pairer()
-    ops = list(iter_ops(path, fmt, pairer))
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        ops = list(iter_ops(path, fmt, pairer))
+    finally:
+        if was_enabled:
+            gc.enable()
     return History(ops, pairer.partner)
 
 
