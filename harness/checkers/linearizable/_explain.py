@@ -80,7 +80,7 @@ def truncate(ops: Sequence[Operation], model: Model, t: int,
 
 
 #: Memo cap of the unpruned search an explanation may run.
-_EXPLAIN_MEMO_CAP = 200_000
+_EXPLAIN_MEMO_CAP = 100_000
 
 
 @dataclass(slots=True)
@@ -180,6 +180,8 @@ def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult,
     else:
         stuck = res.stuck if res.stuck is not None else Stuck(
             prefix=[], state=0, candidates=[], blocking=None)
+        stuck = Stuck(prefix=stuck.prefix, state=stuck.state, blocking=stuck.blocking,
+                      candidates=[i for i in stuck.candidates if i != stuck.blocking])
         replay_ops = ops
         to_sub = {i: i for i in range(len(ops))}
     fns, init, unwrap = op_functions(replay_ops, model)
@@ -213,11 +215,14 @@ def explain(key: str, ops: Sequence[Operation], model: Model, res: SearchResult,
         b = ops[blocking]
         bdesc = _short(model.describe_operation(b.input, b.output))
         if culprit is not None:
-            head += (f"The history is linearizable until op {b.index} ({bdesc}, client "
-                     f"{b.client}) returns, and not after. ")
-        msg = (head + f"The longest linearizable prefix found then has "
-               f"{len(stuck.prefix)} of {len(ops)} operations and leaves the state "
-               f"{_short(final)}; op {b.index} returned before it could take effect")
+            head += (f"The history is linearizable until op {b.index} returns, and not "
+                     "after. ")
+            msg = head + "The longest linearizable prefix found then has "
+        else:
+            msg = head + "The longest linearizable prefix found has "
+        msg += (f"{len(stuck.prefix)} of {len(ops)} operations and leaves the state "
+                f"{_short(final)}; op {b.index} ({bdesc}, client {b.client}) returned "
+                "before it could take effect")
         blocked = fns[to_sub[blocking]](state) if blocking in to_sub else ILLEGAL
         if blocked is ILLEGAL:
             msg += " and the model rejects it in that state"

@@ -76,9 +76,10 @@ def check_partition(key: str, ops: Sequence[Operation], model: Model,
     }
     if res.verdict == "illegal":
         # the explanation may search prefixes again: within the partition's deadline
-        # and at most about twice the time the verdict took (else a rougher blame)
+        # and at most twice the time the verdict took, or half a second (else it falls
+        # back to a rougher blame)
         spent = clock() - t0
-        budget = clock() + max(1.0, 2 * spent)
+        budget = clock() + max(0.5, 2 * spent)
         edl = budget if deadline is None else min(deadline, budget)
         expl = explain(key, ops, model, res, deadline=edl, clock=clock, memo_cap=memory_cap)
         out["explanation"] = expl
