@@ -53,11 +53,12 @@ def check_operations(ops: Sequence[Operation], model: str | Model, *,
     kept = [op for op in ops
             if not (op.ret is None and ro is not None and ro(op.input, UNKNOWN))]
     if partition:
-        parts = m.partition(kept)
+        # in call order: the search's look-ahead examines the earliest reads first
+        parts = [(k, sorted(p, key=_call)) for k, p in m.partition(kept)]
         pmodel = m.per_key if (m.per_key is not None
                                and m.partition is partition_by_key) else m
     else:
-        parts = [("", list(kept))]
+        parts = [("", sorted(kept, key=_call))]
         pmodel = m
     t0 = time.monotonic()
     summaries, used = run_partitions(parts, pmodel, timeout_s=timeout_s, memory_cap=cap,
@@ -104,6 +105,10 @@ def check_file(path: str | Path, model: str | None = None, *, fmt: str | None = 
     ops = load_operations(path, fmt, name)
     return check_operations(ops, name, timeout_s=timeout_s, all_partitions=all_partitions,
                             memory_cap=memory_cap, workers=workers)
+
+
+def _call(op: Operation) -> int:
+    return op.call
 
 
 def _result(model: Model, summaries: list[dict[str, Any]], n_ops: int, dropped: int,

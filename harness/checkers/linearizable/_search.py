@@ -23,7 +23,8 @@ operation with a known outcome is linearized.
 
 The search is pure: the deadline check, the stop flag and the clock are passed in.
 Limits give ``unknown``, never a guess: ``deadline`` (a clock value) and
-``memo_cap`` (memo entries; each is roughly a bitset of n/8 bytes plus 100).
+``memo_cap`` (memo entries; each is roughly a bitset of n/8 bytes plus 100; the
+distinct model states are capped at four times as many).
 """
 
 from __future__ import annotations
@@ -357,6 +358,9 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
     backtracks = 0
     budget = _CHECK_EVERY
     cap = memo_cap if memo_cap is not None else -1
+    # distinct states can outnumber memo entries (states reached but not new): cap them
+    # too, so that the memory bound holds
+    state_cap = 4 * memo_cap if memo_cap is not None else -1
     dead = False
     e = nxt[0]
     while True:
@@ -379,6 +383,8 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                     ns = ids.get(nst)
                     if ns is None:
                         ns = len(states)
+                        if ns == state_cap:
+                            raise _Limit("memory", memo, backtracks)
                         ids[nst] = ns
                         states.append(nst)
                         seen.append(None)
@@ -465,6 +471,8 @@ def _loop(sid: int, remaining: int, fns: list[Callable[[Any], Any]], states: lis
                         ns = ids.get(nst)
                         if ns is None:
                             ns = len(states)
+                            if ns == state_cap:
+                                raise _Limit("memory", memo, backtracks)
                             ids[nst] = ns
                             states.append(nst)
                             seen.append(None)

@@ -50,8 +50,9 @@ def test_register_examples() -> None:
     # read returned, it may or may not have taken effect) or a rejected candidate
     bad.append(reg(3, "write", 25, 95, 3))
     expl = check_operations(bad, "register").anomalies["nonlinearizable"][0]["explanation"]
-    assert expl["blocking"] == 2
-    assert expl["linearized"] == [0, 1, 3]
+    desc = [o["description"] for o in expl["ops"]]  # ops are in call order
+    assert desc[expl["blocking"]] == "read() -> nil"
+    assert [desc[i] for i in expl["linearized"]] == ["write(1)", "read() -> 1", "write(3)"]
     assert expl["states"] == ["1", "1", "3"]
 
 
