@@ -16,7 +16,7 @@ Inputs and outputs (``key`` may be None for a single anonymous object):
   ``("get", key)`` -> the string read; ``("put", key, s)`` -> None;
   ``("append", key, s)`` -> None (concatenates).
 
-``log`` (initial value: the empty log; one Kafka partition per key)
+``log`` (initial value: the empty log, a persistent `PLog`; one Kafka partition per key)
   ``("log", key, mops)`` where ``mops`` is a tuple of ``("send", value)`` and
   ``("poll",)`` micro-ops, in the order the client performed them. The output is a
   tuple aligned with ``mops``: for a send, the offset it was given (None if unknown);
@@ -35,11 +35,11 @@ Any output may be `UNKNOWN` (the operation's outcome was not observed).
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from harness.checkers.linearizable._model import ILLEGAL, UNKNOWN, Model, Operation
+from harness.checkers.linearizable._plog import EMPTY, PLog
 
 Pairs = tuple[tuple[Any, Any], ...]
 Step1 = Callable[[Any, tuple[Any, ...], Any], tuple[bool, Any]]
@@ -355,33 +355,26 @@ KV: Final = Model(
 
 # -- log -----------------------------------------------------------------------------
 
-Log = tuple[tuple[int, Any], ...]
-
-
-def _log_step1(log0: Log, inp: tuple[Any, ...], out: Any) -> tuple[bool, Log]:
+def _log_step1(log0: PLog, inp: tuple[Any, ...], out: Any) -> tuple[bool, PLog]:
     log = log0
     for i, mop in enumerate(inp[2]):
         o = UNKNOWN if out is UNKNOWN else out[i]
         if o is None or o is UNKNOWN:
             continue
         if mop[0] == "send":
-            if log and log[-1][0] >= o:
+            if log.n and log.off >= o:
                 return False, log0
-            log = (*log, (o, mop[1]))
+            log = log.append(o, mop[1])
         else:
-            n = len(log)
             for off, val in o:
-                j = bisect_left(log, (off,))
-                if j >= n:
-                    return False, log0
-                e = log[j]
-                if e[0] != off or e[1] != val:
+                node = log.find(off)
+                if node is None or node.val != val:
                     return False, log0
     return True, log
 
 
 def _log_compile(inp: tuple[Any, ...], out: Any) -> Callable[[Any], Any]:
-    def f(cur: Log) -> Any:
+    def f(cur: PLog) -> Any:
         ok, nxt = _log_step1(cur, inp, out)
         return nxt if ok else ILLEGAL
     return f
@@ -402,12 +395,13 @@ def _log_describe_op(inp: tuple[Any, ...], out: Any) -> str:
     return key + "; ".join(parts)
 
 
-def _log_value(log: Log) -> str:
-    if len(log) > 12:
-        head = ", ".join(f"{a}:{b!r}" for a, b in log[:3])
-        tail = ", ".join(f"{a}:{b!r}" for a, b in log[-6:])
-        return f"[{head}, ... ({len(log) - 9} more) ..., {tail}]"
-    return "[" + ", ".join(f"{a}:{b!r}" for a, b in log) + "]"
+def _log_value(log: PLog) -> str:
+    recs = log.records()
+    if len(recs) > 12:
+        head = ", ".join(f"{a}:{b!r}" for a, b in recs[:3])
+        tail = ", ".join(f"{a}:{b!r}" for a, b in recs[-6:])
+        return f"[{head}, ... ({len(recs) - 9} more) ..., {tail}]"
+    return "[" + ", ".join(f"{a}:{b!r}" for a, b in recs) + "]"
 
 
 def _log_read_only(inp: tuple[Any, ...], out: Any) -> bool:
@@ -416,27 +410,26 @@ def _log_read_only(inp: tuple[Any, ...], out: Any) -> bool:
     return all(m[0] == "poll" or o is None for m, o in zip(inp[2], out))
 
 
-def _empty_log() -> Log:
-    return ()
+def _empty_log() -> PLog:
+    return EMPTY
 
 
 def _log_dead_end(ops: Sequence[Operation]) -> Callable[[int, Any, int], bool]:
     """A poll (illegal now) is dead if it read, at an offset the log has already
     passed, something other than what the log holds there: offsets only grow."""
 
-    def dead(i: int, log: Any, done: int) -> bool:
+    def dead(i: int, log: PLog, done: int) -> bool:
         op = ops[i]
-        if not log:
+        if not log.n:
             return False
-        last = log[-1][0]
-        n = len(log)
+        last = log.off
         for mop, o in zip(op.input[2], op.output):
             if mop[0] != "poll" or o is None or o is UNKNOWN:
                 continue
             for off, val in o:
                 if off <= last:
-                    j = bisect_left(log, (off,))
-                    if j >= n or log[j][0] != off or log[j][1] != val:
+                    node = log.find(off)
+                    if node is None or node.val != val:
                         return True
         return False
     return dead
@@ -456,11 +449,11 @@ LOG_1: Final = Model(
 LOG: Final = Model(
     name="log",
     init=_pairs_init,
-    step=_keyed(_log_step1, ()),
-    compile_step=_keyed_compile(_log_compile, ()),
-    dead_end=_keyed_dead_end(_log_dead_end, ()),
+    step=_keyed(_log_step1, EMPTY),
+    compile_step=_keyed_compile(_log_compile, EMPTY),
+    dead_end=_keyed_dead_end(_log_dead_end, EMPTY),
     describe_operation=_log_describe_op,
-    describe_state=_describe_keyed((), _log_value),
+    describe_state=_describe_keyed(EMPTY, _log_value),
     is_read_only=_log_read_only,
     per_key=LOG_1,
 )
