@@ -7,9 +7,10 @@ returned before another was called comes first) and is accepted by the model.
 
 How: Wing & Gong's search with Lowe's just-in-time linearization and memoization of
 (linearized set, state), P-compositionality (partition by key; partitions checked
-independently, in worker processes when that pays), and a dominance rule for
-operations of unknown outcome (a configuration that applied fewer of them in the
-same state can do everything one that applied more can). See `_search`.
+independently, in worker processes when that pays), plus sound pruning: dominance
+for operations of unknown outcome, greedy reads, and dead-end detection of reads no
+state can satisfy any more (with a look-ahead over reads still to come). See
+`_search`.
 
 Results, per partition: ``ok``, ``illegal`` or ``unknown`` (the per-partition
 ``timeout_s`` or ``memory_cap`` was reached: never a guess). Overall: invalid if any

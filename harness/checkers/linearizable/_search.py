@@ -18,8 +18,24 @@ Nondeterministic models are searched over sets of states (the subset constructio
 which keeps the memo sound.
 
 Operations with an unknown outcome (``ret`` None) have no return entry: they may be
-linearized any time after their call, or never. The search succeeds as soon as every
+linearized any time after their call, or never. They sit in a second list and are
+tried after the candidates with a known outcome. The search succeeds as soon as every
 operation with a known outcome is linearized.
+
+Pruning, each rule sound (it only drops configurations that cannot lead to a
+linearization no other explored configuration reaches):
+
+- Dominance: a configuration with the same known-outcome set and state as one seen
+  before, plus extra unknown-outcome operations, is dominated (the other can do all
+  it can, by never applying those). The memo keeps, per (known set, state), the
+  minimal unknown-outcome sets.
+- Greedy reads (``Model.is_read_only``): a read that is legal now is linearized at
+  once and its alternatives are not tried (it commutes to the front of any
+  completion); if its successor was already explored, this configuration fails too.
+- Dead ends (``Model.dead_end``): a candidate read that is illegal now and that no
+  remaining operation can make legal fails the configuration; so does one of the
+  first reads still to come (look-ahead: a few, more once the search has worked
+  hard), which cuts a branch as soon as the state diverges from what a later read saw.
 
 The search is pure: the deadline check, the stop flag and the clock are passed in.
 Limits give ``unknown``, never a guess: ``deadline`` (a clock value) and
