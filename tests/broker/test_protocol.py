@@ -310,7 +310,7 @@ def test_concurrent_pipelined_producers_get_dense_distinct_offsets(broker: Broke
     for out in results.values():  # each connection's batches in the order it sent them
         assert [o for _, o in out] == sorted(o for _, o in out)
     # every acknowledged batch is readable at its offset
-    got: dict[int, bytes] = {}
+    got: dict[int, Any] = {}
     off = 0
     while off < 3 * per_conn * conns:
         p = fetch(wire, TOPIC, off)
