@@ -1,0 +1,95 @@
+"""The Raft safety properties, checked as the simulation runs (Raft paper, fig. 3).
+
+- election-safety: at most one leader per term.
+- log-matching: two logs holding an entry with the same index and term hold the
+  same entries up to it. Checked on every write: each (index, term) pair must
+  always come with the same data and the same term at ``index - 1``; by
+  induction on the index that is log matching over every log ever written.
+- leader-completeness: a new leader's log holds every entry known committed.
+- state-machine-safety: every node applies, at each index, the same entry, in
+  index order without gaps (a restarted node applies again from index 1).
+- commit-monotonic: within one incarnation of a node, the commit index never
+  moves back (it restarts from 0 after a crash: Raft does not persist it).
+
+A violation raises `SafetyViolation` naming the property and the witnesses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.errors import LogtrialError
+from reference_broker.raft import Entry
+
+
+class SafetyViolation(LogtrialError):
+    """A Raft safety property does not hold."""
+
+    def __init__(self, prop: str, detail: str) -> None:
+        self.prop = prop
+        self.detail = detail
+        super().__init__(f"{prop}: {detail}")
+
+
+class SafetyChecker:
+    """Remembers what the cluster has shown so far and rejects contradictions."""
+
+    def __init__(self) -> None:
+        self.leaders: dict[int, int] = {}  # term -> leader
+        self.committed: dict[int, Entry] = {}  # index -> entry applied by someone
+        self._pairs: dict[tuple[int, int], tuple[bytes, int, int]] = {}  # data, prev term, by
+        self._commit: dict[int, int] = {}  # node -> commit index (this incarnation)
+
+    def restarted(self, node: int) -> None:
+        self._commit.pop(node, None)
+
+    def on_commit_index(self, node: int, commit_index: int) -> None:
+        before = self._commit.get(node, 0)
+        if commit_index < before:
+            raise SafetyViolation("commit-monotonic", f"node {node}'s commit index went "
+                                  f"from {before} back to {commit_index}")
+        self._commit[node] = commit_index
+
+    def on_written(self, node: int, entries: Sequence[Entry], log: Sequence[Entry]) -> None:
+        """``entries`` were just appended to ``node``'s ``log`` (already included)."""
+        pairs = self._pairs
+        for e in entries:
+            prev = log[e.index - 2].term if e.index > 1 else 0
+            seen = pairs.get((e.index, e.term))
+            if seen is None:
+                pairs[(e.index, e.term)] = (e.data, prev, node)
+            elif seen[0] != e.data or seen[1] != prev:
+                raise SafetyViolation(
+                    "log-matching",
+                    f"entry (index {e.index}, term {e.term}) on node {node} has data "
+                    f"{e.data!r} after an entry of term {prev}, but on node {seen[2]} it "
+                    f"had data {seen[0]!r} after an entry of term {seen[1]}; node {node}'s "
+                    f"terms around it: {[x.term for x in log[max(0, e.index - 6):e.index + 5]]}")
+
+    def on_leader(self, node: int, term: int, log: Sequence[Entry]) -> None:
+        other = self.leaders.setdefault(term, node)
+        if other != node:
+            raise SafetyViolation("election-safety",
+                                  f"nodes {other} and {node} both lead term {term}")
+        for index, e in self.committed.items():
+            if index > len(log) or log[index - 1].term != e.term:
+                have = log[index - 1].term if index <= len(log) else None
+                raise SafetyViolation(
+                    "leader-completeness",
+                    f"node {node} leads term {term} but lacks committed entry {index} "
+                    f"(term {e.term}); it has term {have} there")
+
+    def on_applied(self, node: int, applied: int, entries: Sequence[Entry]) -> int:
+        """``node`` applies ``entries`` after ``applied``; returns the new applied index."""
+        for e in entries:
+            if e.index != applied + 1:
+                raise SafetyViolation("state-machine-safety",
+                                      f"node {node} applied entry {e.index} after {applied}")
+            seen = self.committed.setdefault(e.index, e)
+            if seen != e:
+                raise SafetyViolation(
+                    "state-machine-safety",
+                    f"node {node} applied {e.data!r} (term {e.term}) at index {e.index}, "
+                    f"another node applied {seen.data!r} (term {seen.term})")
+            applied = e.index
+        return applied

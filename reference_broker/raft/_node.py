@@ -1,0 +1,653 @@
+"""`RaftNode`: one member of a Raft group, as a sans-I/O state machine.
+
+Inputs: `step(message, now_ms)`, `tick(now_ms)`, `propose(data)`,
+`transfer_leadership(to, now_ms)`. Each input may leave effects behind; `ready()`
+hands them over (and `step`/`tick` return it) as one `Ready`: the messages to send,
+the log writes (`truncate_from`, `entries`) and `hard_state` to persist, whether
+to fsync (`sync`) before any message leaves or any committed entry is applied, and
+the entries that became committed. The node never reads a clock, a socket or a
+random source: time comes in as ``now_ms`` and election timeouts are drawn from the
+injected ``randint(lo, hi)``.
+
+Driver contract (the asyncio server and ``harness.sim`` both obey it):
+
+1. After `ready()`, persist its writes (`persist` in ``_log``) before calling the
+   node again; the node reads its log back from storage.
+2. Release Readies in order: a Ready's ``messages`` may be sent and its
+   ``committed`` entries applied only once the writes of this and every earlier
+   Ready with ``sync`` are fsynced (a leader counts its own written entries
+   towards a quorum at once, so its commit notices must wait for its fsync).
+   Several Readies may share one fsync (group commit).
+3. Deliver messages in any order, any number of times, or not at all: the node
+   copes with loss, duplication and reordering.
+
+The protocol (Ongaro's thesis; etcd-raft's progress tracking):
+
+- Election: a follower that hears nothing for a randomised election timeout first
+  runs a pre-vote (nobody changes term); only with a majority of pre-votes does it
+  become a candidate of ``term + 1``. A voter refuses (pre-)votes while it has
+  heard from a leader within ``election_timeout_ms_min`` (the leader lease) unless
+  the election was asked for by the leader (`TimeoutNow`), so a node rejoining
+  after a partition cannot depose a healthy leader.
+- A new leader appends a no-op of its term; entries of older terms become
+  committed only through an entry of the current term (thesis 3.6.2).
+- Replication: per follower, probe (one AppendEntries in flight until answered)
+  until the logs match, then replicate: up to ``max_inflight`` pipelined
+  AppendEntries of up to ``max_batch_entries`` / ``max_batch_bytes`` each. A
+  rejection falls back to probing from the follower's hint; silence for
+  ``2 * heartbeat_interval_ms`` with messages in flight is taken as loss and also
+  falls back to probing.
+- A follower that receives entries conflicting with its own drops its log from the
+  first conflict on (never at or below its commit index: that raises
+  `RaftInvariantError`) and appends the leader's.
+- Check-quorum: every ``election_timeout_ms_min`` a leader that has not heard from
+  a majority (itself included) in that span steps down.
+- Leadership transfer (clean shutdown): the leader stops taking proposals, brings
+  the target up to date, sends it `TimeoutNow`; the target starts an election at
+  once. The transfer is abandoned after ``election_timeout_ms_max``.
+- Restart: term and vote come from the storage's hard state, the log from the
+  storage; the commit index restarts at 0 and is relearnt from the leader.
+
+Planted bugs (`RaftConfig.bugs`, off by default) are realistic misimplementations
+that the simulator's property tests must catch: see `PLANTED_BUGS`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ._log import HardState, LogStorage, LogView
+from ._messages import (
+    AppendEntries,
+    AppendEntriesResponse,
+    Entry,
+    Message,
+    PreVote,
+    PreVoteResponse,
+    RequestVote,
+    RequestVoteResponse,
+    TimeoutNow,
+)
+
+__all__ = [
+    "PLANTED_BUGS",
+    "NotLeader",
+    "RaftConfig",
+    "RaftInvariantError",
+    "RaftNode",
+    "Ready",
+    "Role",
+]
+
+PLANTED_BUGS = {
+    "no-truncate-on-election": "a follower whose log conflicts with a new leader's "
+                               "overwrites the conflicting entries in place but keeps "
+                               "the divergent suffix behind them, so entries of a deposed "
+                               "leader survive (log matching breaks)",
+}
+
+#: Draws an election timeout in [lo, hi] ms; injected so the core has no randomness.
+RandInt = Callable[[int, int], int]
+
+
+class RaftInvariantError(AssertionError):
+    """The node was asked to do something Raft forbids (a local bug or a broken peer)."""
+
+
+class Role(StrEnum):
+    FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre-candidate"
+    CANDIDATE = "candidate"
+    LEADER = "leader"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RaftConfig:
+    """One node's settings. ``voters`` lists every member, this node included."""
+
+    node_id: int
+    voters: tuple[int, ...]
+    election_timeout_ms_min: int = 150
+    election_timeout_ms_max: int = 300
+    heartbeat_interval_ms: int = 50
+    max_batch_entries: int = 64
+    max_batch_bytes: int = 1 << 20
+    max_inflight: int = 8  # pipelined AppendEntries per follower
+    pre_vote: bool = True
+    check_quorum: bool = True
+    bugs: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.node_id not in self.voters or len(set(self.voters)) != len(self.voters):
+            raise ValueError(f"voters must list distinct ids including node_id "
+                             f"{self.node_id}, got {self.voters}")
+        if not 0 < self.heartbeat_interval_ms < self.election_timeout_ms_min \
+                <= self.election_timeout_ms_max:
+            raise ValueError("need 0 < heartbeat_interval_ms < election_timeout_ms_min <= "
+                             f"election_timeout_ms_max, got {self.heartbeat_interval_ms}, "
+                             f"{self.election_timeout_ms_min}, "
+                             f"{self.election_timeout_ms_max}")
+        if self.max_batch_entries < 1 or self.max_inflight < 1 or self.max_batch_bytes < 1:
+            raise ValueError("max_batch_entries, max_batch_bytes and max_inflight must be >= 1")
+        unknown = self.bugs - PLANTED_BUGS.keys()
+        if unknown:
+            raise ValueError(f"unknown raft bug(s) {sorted(unknown)}; known: "
+                             f"{sorted(PLANTED_BUGS)}")
+
+    @property
+    def quorum(self) -> int:
+        return len(self.voters) // 2 + 1
+
+
+@dataclass(frozen=True, slots=True)
+class NotLeader:
+    """A proposal or transfer refused: ask `leader_id` (None if unknown) instead."""
+
+    leader_id: int | None
+    reason: str = "not the leader"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ready:
+    """The effects of the inputs since the last `ready()` (see the driver contract)."""
+
+    messages: tuple[Message, ...] = ()
+    truncate_from: int | None = None  # first drop entries with index >= this
+    entries: tuple[Entry, ...] = ()  # then append these
+    hard_state: HardState | None = None  # then store this
+    sync: bool = False  # fsync the writes before sending messages / applying
+    committed: tuple[Entry, ...] = ()  # newly committed, in index order
+    commit_index: int = 0
+    term: int = 0
+    role: Role = Role.FOLLOWER
+    role_changed: bool = False
+    leader_id: int | None = None
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What the leader knows of one follower's log."""
+
+    next: int
+    match: int = 0
+    replicating: bool = False  # False: probing, one AppendEntries at a time
+    probe_sent: bool = False
+    inflight: deque[int] = field(default_factory=deque)  # last index of each send
+    active: bool = False  # heard from since the last check-quorum
+    progress_ms: int = 0  # when match last advanced or the window last opened
+
+
+class RaftNode:
+    """One Raft member; see the module docstring for the contract."""
+
+    def __init__(self, config: RaftConfig, storage: LogStorage, randint: RandInt,
+                 now_ms: int) -> None:
+        self.config = config
+        self.id = config.node_id
+        self._peers = tuple(v for v in config.voters if v != self.id)
+        self._randint = randint
+        self._truncate_bug = "no-truncate-on-election" in config.bugs
+        hs = storage.hard_state()
+        self.term = hs.term
+        self.voted_for = hs.voted_for
+        self.log = LogView(storage)
+        self.role = Role.FOLLOWER
+        self.leader_id: int | None = None
+        self.commit_index = 0
+        self._applied = 0  # committed entries handed out so far
+        self._progress: dict[int, _Progress] = {}
+        self._votes: dict[int, bool] = {}
+        self._heard_leader_ms: int | None = None
+        self._election_deadline_ms = 0
+        self._heartbeat_due_ms = 0
+        self._quorum_check_ms = 0
+        self._transfer_to: int | None = None
+        self._transfer_deadline_ms = 0
+        # effects since the last ready()
+        self._out: list[Message] = []
+        self._hs_dirty = False
+        self._role_changed = False
+        self._replicate_due = False
+        self._now_ms = now_ms  # the latest time an input brought
+        self._reset_election_timer(now_ms)
+
+    # -- public inputs -------------------------------------------------------------
+
+    def step(self, msg: Message, now_ms: int) -> Ready:
+        """Handle one message addressed to this node."""
+        if msg.dst != self.id:
+            raise ValueError(f"message for node {msg.dst} stepped into node {self.id}")
+        self._now_ms = now_ms
+        if msg.src in self._peers:
+            self._step(msg, now_ms)
+        return self.ready()
+
+    def tick(self, now_ms: int) -> Ready:
+        """Let time pass: elections, heartbeats, check-quorum, transfer timeouts."""
+        self._now_ms = now_ms
+        if self.role is Role.LEADER:
+            if self._transfer_to is not None and now_ms >= self._transfer_deadline_ms:
+                self._transfer_to = None
+            if self.config.check_quorum and now_ms >= self._quorum_check_ms:
+                active = 1 + sum(1 for p in self._progress.values() if p.active)
+                for p in self._progress.values():
+                    p.active = False
+                self._quorum_check_ms = now_ms + self.config.election_timeout_ms_min
+                if active < self.config.quorum:
+                    self._become_follower(self.term, None, now_ms)
+                    return self.ready()
+            if now_ms >= self._heartbeat_due_ms:
+                self._heartbeat_due_ms = now_ms + self.config.heartbeat_interval_ms
+                for peer in self._peers:
+                    self._heartbeat(peer, now_ms)
+        elif now_ms >= self._election_deadline_ms:
+            self._campaign(now_ms, pre=self.config.pre_vote, transfer=False)
+        return self.ready()
+
+    def propose(self, data: bytes) -> int | NotLeader:
+        """Append ``data`` as a new entry if this node leads; returns its index.
+
+        The entry is committed when a later Ready lists it in ``committed``; it may
+        also be lost (the leader is deposed first). Proposals batch: every entry
+        proposed before the next `ready()` travels in the same AppendEntries."""
+        if self.role is not Role.LEADER:
+            return NotLeader(self.leader_id)
+        if self._transfer_to is not None:
+            return NotLeader(self.id, "transferring leadership")
+        index = self.log.last_index + 1
+        self.log.append((Entry(index=index, term=self.term, data=data),))
+        self._replicate_due = True
+        if not self._peers:
+            self._maybe_commit()
+        return index
+
+    def transfer_leadership(self, to: int | None, now_ms: int) -> NotLeader | None:
+        """Hand leadership to ``to`` (None: the most up-to-date peer), e.g. before a
+        clean shutdown. Proposals are refused until it succeeds or times out."""
+        self._now_ms = now_ms
+        if self.role is not Role.LEADER:
+            return NotLeader(self.leader_id)
+        if not self._peers or to == self.id:
+            return None
+        if to is None:
+            to = max(self._peers, key=lambda p: (self._progress[p].match, -p))
+        elif to not in self._peers:
+            raise ValueError(f"cannot transfer leadership to {to}: not a voter "
+                             f"{self.config.voters}")
+        self._transfer_to = to
+        self._transfer_deadline_ms = now_ms + self.config.election_timeout_ms_max
+        if self._progress[to].match == self.log.last_index:
+            self._send(TimeoutNow(term=self.term, src=self.id, dst=to))
+        else:
+            self._send_append(to, now_ms)
+        return None
+
+    def ready(self) -> Ready:
+        """Hand over (and forget) the effects of the inputs so far."""
+        if self._replicate_due:
+            self._replicate_due = False
+            if self.role is Role.LEADER:
+                for peer in self._peers:
+                    self._send_append(peer, self._now_ms)
+        committed: tuple[Entry, ...] = ()
+        if self.commit_index > self._applied:  # read before take(): may be unwritten
+            committed = tuple(self.log.entries(self._applied + 1, self.commit_index + 1))
+            self._applied = self.commit_index
+        truncate_from, entries = self.log.take()
+        hard_state = HardState(term=self.term, voted_for=self.voted_for) \
+            if self._hs_dirty else None
+        ready = Ready(
+            messages=tuple(self._out),
+            truncate_from=truncate_from,
+            entries=entries,
+            hard_state=hard_state,
+            sync=hard_state is not None or truncate_from is not None or bool(entries),
+            committed=committed,
+            commit_index=self.commit_index,
+            term=self.term,
+            role=self.role,
+            role_changed=self._role_changed,
+            leader_id=self.leader_id,
+        )
+        self._out = []
+        self._hs_dirty = False
+        self._role_changed = False
+        return ready
+
+    # -- message dispatch ----------------------------------------------------------
+
+    def _step(self, msg: Message, now_ms: int) -> None:
+        if msg.term > self.term:
+            if isinstance(msg, PreVote) or (isinstance(msg, PreVoteResponse) and msg.granted):
+                pass  # a pre-vote changes nobody's term
+            elif isinstance(msg, RequestVote) and not msg.transfer \
+                    and self._in_lease(now_ms):
+                return  # a leader we heard from lately is alive: ignore the election
+            else:
+                leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
+                self._become_follower(msg.term, leader, now_ms)
+        elif msg.term < self.term:
+            if isinstance(msg, AppendEntries):  # tell a deposed leader it is deposed
+                self._send(self._append_response(msg.src, False, msg.prev_index, 0,
+                                                 self.log.last_index))
+            elif isinstance(msg, PreVote):
+                self._send(PreVoteResponse(term=self.term, src=self.id, dst=msg.src,
+                                           granted=False))
+            elif isinstance(msg, RequestVote):
+                self._send(RequestVoteResponse(term=self.term, src=self.id, dst=msg.src,
+                                               granted=False))
+            return  # stale responses are dropped
+        handler = _TRANSITIONS.get((self.role, type(msg)))
+        if handler is not None:
+            handler(self, msg, now_ms)
+
+    def _on_pre_vote(self, msg: PreVote, now_ms: int) -> None:
+        granted = (msg.term > self.term and not self._in_lease(now_ms)
+                   and self._up_to_date(msg.last_log_index, msg.last_log_term))
+        self._send(PreVoteResponse(term=msg.term if granted else self.term, src=self.id,
+                                   dst=msg.src, granted=granted))
+
+    def _on_request_vote(self, msg: RequestVote, now_ms: int) -> None:
+        can_vote = self.voted_for == msg.src or (self.voted_for is None
+                                                 and self.leader_id is None)
+        granted = can_vote and self._up_to_date(msg.last_log_index, msg.last_log_term)
+        if granted:
+            self.voted_for = msg.src
+            self._hs_dirty = True
+            self._reset_election_timer(now_ms)
+        self._send(RequestVoteResponse(term=self.term, src=self.id, dst=msg.src,
+                                       granted=granted))
+
+    def _on_pre_vote_response(self, msg: PreVoteResponse, now_ms: int) -> None:
+        if msg.granted and msg.term != self.term + 1:
+            return  # a stale answer to an earlier pre-vote
+        if self._count_vote(msg.src, msg.granted):
+            self._campaign(now_ms, pre=False, transfer=False)
+
+    def _on_vote_response(self, msg: RequestVoteResponse, now_ms: int) -> None:
+        if self._count_vote(msg.src, msg.granted):
+            self._become_leader(now_ms)
+
+    def _on_append(self, msg: AppendEntries, now_ms: int) -> None:
+        if self.role is not Role.FOLLOWER:
+            self._become_follower(self.term, msg.src, now_ms)
+        self.leader_id = msg.src
+        self._heard_leader_ms = now_ms
+        self._reset_election_timer(now_ms)
+        log = self.log
+        last = log.last_index
+        if msg.prev_index > last:
+            self._send(self._append_response(msg.src, False, msg.prev_index, last, last))
+            return
+        term = log.term_at(msg.prev_index)
+        if term != msg.prev_term:
+            if msg.prev_index <= self.commit_index:
+                raise RaftInvariantError(
+                    f"node {self.id}: leader {msg.src} of term {msg.term} disagrees at "
+                    f"committed index {msg.prev_index} (term {term} here, "
+                    f"{msg.prev_term} there)")
+            hint = msg.prev_index - 1  # skip back over the whole conflicting term
+            while hint > self.commit_index and log.term_at(hint) == term:
+                hint -= 1
+            self._send(self._append_response(msg.src, False, msg.prev_index, hint, last))
+            return
+        entries = msg.entries
+        skip = 0
+        for e in entries:
+            if e.index > last:
+                break
+            if log.term_at(e.index) != e.term:
+                if e.index <= self.commit_index:
+                    raise RaftInvariantError(
+                        f"node {self.id}: leader {msg.src} of term {msg.term} would "
+                        f"overwrite committed entry {e.index}")
+                if self._truncate_bug:
+                    # Planted bug: overwrite in place, keep the stale suffix behind.
+                    rest = entries[skip:]
+                    tail = log.entries(rest[-1].index + 1, last + 1)
+                    log.truncate(e.index)
+                    log.append(rest)
+                    log.append(tail)
+                    skip = len(entries)
+                else:
+                    log.truncate(e.index)
+                break
+            skip += 1
+        if skip < len(entries):
+            log.append(entries[skip:])
+        match = msg.prev_index + len(entries)
+        new_commit = min(msg.leader_commit, match)
+        if new_commit > self.commit_index:
+            self.commit_index = new_commit
+        self._send(self._append_response(msg.src, True, msg.prev_index, match,
+                                         log.last_index))
+
+    def _on_append_response(self, msg: AppendEntriesResponse, now_ms: int) -> None:
+        pr = self._progress[msg.src]
+        pr.active = True
+        if msg.success:
+            if msg.match_index > pr.match:
+                pr.match = msg.match_index
+                pr.progress_ms = now_ms
+                if not pr.replicating:
+                    pr.replicating = True
+                    pr.inflight.clear()
+                while pr.inflight and pr.inflight[0] <= pr.match:
+                    pr.inflight.popleft()
+                pr.next = max(pr.next, pr.match + 1)
+                self._maybe_commit()
+            pr.probe_sent = False
+            if msg.src == self._transfer_to and pr.match == self.log.last_index:
+                self._send(TimeoutNow(term=self.term, src=self.id, dst=msg.src))
+                return
+        else:
+            if pr.replicating and msg.prev_index <= pr.match:
+                return  # stale
+            if not pr.replicating and msg.prev_index != pr.next - 1:
+                return  # stale
+            pr.replicating = False
+            pr.inflight.clear()
+            pr.probe_sent = False
+            pr.next = max(pr.match + 1, min(msg.hint_index + 1, msg.prev_index))
+        self._send_append(msg.src, now_ms)
+
+    def _on_timeout_now(self, msg: TimeoutNow, now_ms: int) -> None:
+        self._campaign(now_ms, pre=False, transfer=True)
+
+    # -- role changes --------------------------------------------------------------
+
+    def _become_follower(self, term: int, leader: int | None, now_ms: int) -> None:
+        if term != self.term:
+            self.term = term
+            self.voted_for = None
+            self._hs_dirty = True
+        if self.role is not Role.FOLLOWER:
+            self.role = Role.FOLLOWER
+            self._role_changed = True
+        self.leader_id = leader
+        if leader is not None:
+            self._heard_leader_ms = now_ms
+        self._progress.clear()
+        self._transfer_to = None
+        self._reset_election_timer(now_ms)
+
+    def _campaign(self, now_ms: int, *, pre: bool, transfer: bool) -> None:
+        self._reset_election_timer(now_ms)
+        self.leader_id = None
+        self._votes = {self.id: True}
+        if pre:
+            self.role = Role.PRE_CANDIDATE
+            term = self.term + 1
+        else:
+            self.role = Role.CANDIDATE
+            self.term += 1
+            self.voted_for = self.id
+            self._hs_dirty = True
+            term = self.term
+        self._role_changed = True
+        if not self._peers:
+            if pre:
+                self._campaign(now_ms, pre=False, transfer=False)
+            else:
+                self._become_leader(now_ms)
+            return
+        last, last_term = self.log.last_index, self.log.last_term
+        for peer in self._peers:
+            if pre:
+                self._send(PreVote(term=term, src=self.id, dst=peer, last_log_index=last,
+                                   last_log_term=last_term))
+            else:
+                self._send(RequestVote(term=term, src=self.id, dst=peer,
+                                       last_log_index=last, last_log_term=last_term,
+                                       transfer=transfer))
+
+    def _count_vote(self, src: int, granted: bool) -> bool:
+        """Record a (pre-)vote; True once a majority granted. A majority of refusals
+        sends the node back to following."""
+        self._votes[src] = granted
+        yes = sum(1 for g in self._votes.values() if g)
+        if yes >= self.config.quorum:
+            return True
+        if len(self._votes) - yes >= self.config.quorum:
+            self.role = Role.FOLLOWER
+            self._role_changed = True
+        return False
+
+    def _become_leader(self, now_ms: int) -> None:
+        self.role = Role.LEADER
+        self._role_changed = True
+        self.leader_id = self.id
+        self._transfer_to = None
+        nxt = self.log.last_index + 1
+        self._progress = {p: _Progress(next=nxt, progress_ms=now_ms) for p in self._peers}
+        self.log.append((Entry(index=nxt, term=self.term, data=b""),))
+        self._heartbeat_due_ms = now_ms + self.config.heartbeat_interval_ms
+        self._quorum_check_ms = now_ms + self.config.election_timeout_ms_min
+        if self._peers:
+            for peer in self._peers:
+                self._send_append(peer, now_ms)
+        else:
+            self._maybe_commit()
+
+    # -- leader: replication -------------------------------------------------------
+
+    def _send_append(self, peer: int, now_ms: int) -> None:
+        """Send what ``peer`` lacks, as far as its progress state allows."""
+        pr = self._progress[peer]
+        log = self.log
+        if not pr.replicating:
+            if pr.probe_sent:
+                return
+            pr.probe_sent = True
+            self._send(self._append(peer, pr.next))
+            return
+        cfg = self.config
+        if not pr.inflight:
+            pr.progress_ms = now_ms
+        while len(pr.inflight) < cfg.max_inflight and pr.next <= log.last_index:
+            msg = self._append(peer, pr.next)
+            pr.next = msg.entries[-1].index + 1
+            pr.inflight.append(pr.next - 1)
+            self._send(msg)
+
+    def _append(self, peer: int, nxt: int) -> AppendEntries:
+        cfg = self.config
+        entries = self.log.entries(nxt, nxt + cfg.max_batch_entries)
+        if len(entries) > 1:
+            size = 0
+            for i, e in enumerate(entries):
+                size += len(e.data)
+                if size > cfg.max_batch_bytes and i > 0:
+                    del entries[i:]
+                    break
+        prev_term = self.log.term_at(nxt - 1)
+        assert prev_term is not None
+        return AppendEntries(term=self.term, src=self.id, dst=peer, prev_index=nxt - 1,
+                             prev_term=prev_term, entries=tuple(entries),
+                             leader_commit=self.commit_index)
+
+    def _heartbeat(self, peer: int, now_ms: int) -> None:
+        pr = self._progress[peer]
+        if pr.replicating and pr.inflight and \
+                now_ms - pr.progress_ms >= 2 * self.config.heartbeat_interval_ms:
+            pr.replicating = False  # presumed lost: probe from what is known to match
+            pr.inflight.clear()
+            pr.next = pr.match + 1
+        if not pr.replicating:
+            pr.probe_sent = False  # re-probe: the last probe or its answer may be lost
+            self._send_append(peer, now_ms)
+            return
+        sent = len(self._out)
+        self._send_append(peer, now_ms)
+        if len(self._out) == sent:  # nothing new to send: an empty AppendEntries
+            self._send(AppendEntries(term=self.term, src=self.id, dst=peer,
+                                     prev_index=pr.match, prev_term=self.log.term_at(pr.match)
+                                     or 0, entries=(), leader_commit=self.commit_index))
+
+    def _maybe_commit(self) -> None:
+        matches = sorted([self.log.last_index, *(p.match for p in self._progress.values())],
+                         reverse=True)
+        index = matches[self.config.quorum - 1]
+        if index > self.commit_index and self.log.term_at(index) == self.term:
+            self.commit_index = index
+            for peer, pr in self._progress.items():  # tell followers now, not at heartbeat
+                if pr.replicating and not pr.inflight and pr.match == self.log.last_index:
+                    self._send(AppendEntries(term=self.term, src=self.id, dst=peer,
+                                             prev_index=pr.match, prev_term=self.term,
+                                             entries=(), leader_commit=index))
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _send(self, msg: Message) -> None:
+        self._out.append(msg)
+
+    def _append_response(self, dst: int, success: bool, prev_index: int, index: int,
+                         last: int) -> AppendEntriesResponse:
+        return AppendEntriesResponse(term=self.term, src=self.id, dst=dst, success=success,
+                                     prev_index=prev_index,
+                                     match_index=index if success else 0,
+                                     hint_index=0 if success else index, last_index=last)
+
+    def _up_to_date(self, last_index: int, last_term: int) -> bool:
+        return (last_term, last_index) >= (self.log.last_term, self.log.last_index)
+
+    def _in_lease(self, now_ms: int) -> bool:
+        """Whether a leader is known to be alive, so elections should be refused."""
+        if not self.config.check_quorum or self.leader_id is None:
+            return False
+        if self.role is Role.LEADER:
+            return True
+        heard = self._heard_leader_ms
+        return heard is not None and now_ms - heard < self.config.election_timeout_ms_min
+
+    def _reset_election_timer(self, now_ms: int) -> None:
+        cfg = self.config
+        self._election_deadline_ms = now_ms + self._randint(cfg.election_timeout_ms_min,
+                                                            cfg.election_timeout_ms_max)
+
+
+_Handler = Callable[[RaftNode, Any, int], None]  # Any: each takes its own message type
+
+#: What each role does with each message of its own term; anything else is stale
+#: (e.g. a vote arriving after the election was decided) and is dropped.
+_TRANSITIONS: dict[tuple[Role, type], _Handler] = {
+    (Role.FOLLOWER, PreVote): RaftNode._on_pre_vote,
+    (Role.PRE_CANDIDATE, PreVote): RaftNode._on_pre_vote,
+    (Role.CANDIDATE, PreVote): RaftNode._on_pre_vote,
+    (Role.LEADER, PreVote): RaftNode._on_pre_vote,
+    (Role.FOLLOWER, RequestVote): RaftNode._on_request_vote,
+    (Role.PRE_CANDIDATE, RequestVote): RaftNode._on_request_vote,
+    (Role.CANDIDATE, RequestVote): RaftNode._on_request_vote,
+    (Role.LEADER, RequestVote): RaftNode._on_request_vote,
+    (Role.PRE_CANDIDATE, PreVoteResponse): RaftNode._on_pre_vote_response,
+    (Role.CANDIDATE, RequestVoteResponse): RaftNode._on_vote_response,
+    (Role.FOLLOWER, AppendEntries): RaftNode._on_append,
+    (Role.PRE_CANDIDATE, AppendEntries): RaftNode._on_append,
+    (Role.CANDIDATE, AppendEntries): RaftNode._on_append,
+    (Role.LEADER, AppendEntriesResponse): RaftNode._on_append_response,
+    (Role.FOLLOWER, TimeoutNow): RaftNode._on_timeout_now,
+}
