@@ -1,18 +1,26 @@
 """The asyncio driver of the group coordinator: futures, the clock, the log.
 
 The coordinator is sans-I/O; this is the one place that gives it I/O. Each request
-gets a handle and a future; the coordinator's Outputs are applied in order: records
-are written to `__consumer_offsets` first (durable on return under the `always` flush
-policy), then the replies resolve their futures. So an OffsetCommit is acknowledged
-only after its record is written, and a SyncGroup only after the assignment is.
+gets a handle and a future, and goes into a queue that one pump drains in batches:
+1. read-only requests (OffsetFetch, DescribeGroups, ListGroups) first: they see only
+   durable state;
+2. then the mutations, in arrival order; their Outputs' records are appended to
+   `__consumer_offsets` as they come;
+3. under the `always` flush policy, one fsync in a worker thread covers the whole batch
+   (group commit) while the event loop keeps serving other APIs; requests arriving
+   meanwhile wait for the next batch;
+4. then the batch's replies resolve their futures.
+So an OffsetCommit (or a stored assignment) is acknowledged only once written, no
+reply ever reveals state that is not durable yet, and a slow fsync never blocks the
+loop. Under `interval` and `never` step 3 is skipped (the tick flushes `interval`).
 
 A handler whose connection closes while it waits (its task is cancelled) leaves a
 member waiting in JoinGroup/SyncGroup, exactly as in Kafka (a muted channel hides the
 disconnect); the late reply is dropped and the member expires by its timeouts.
-If a write fails, the requests of that Output fail with the exception (the server
-closes their connections: the outcome is unknown to the clients, never a false ack).
-On start, a log mostly made of dead records (superseded commits) is rewritten as a
-snapshot of the live state (`GroupStore.rewrite`), so replay time stays bounded.
+If a write or fsync fails, the requests of that batch fail with the exception (the
+server closes their connections: the outcome is unknown to the clients, never a false
+ack). On start, a log mostly made of dead records (superseded commits) is rewritten
+as a snapshot of the live state (`GroupStore.rewrite`), so replay time stays bounded.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -40,6 +49,7 @@ from ._messages import (
     OffsetCommitResult,
     OffsetFetch,
     OffsetFetchResult,
+    Reply,
     Result,
     SyncGroup,
     SyncResult,
@@ -49,6 +59,7 @@ from .store import GroupStore
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+T = TypeVar("T")
 # Rewrite __consumer_offsets on start when it holds this many records and at least
 # COMPACT_RATIO times more than the live state needs.
 COMPACT_MIN_RECORDS = 1000
@@ -65,6 +76,10 @@ class GroupService:
         self._clock_ms = clock_ms
         self._next_handle = 0
         self._waiting: dict[int, asyncio.Future[Result]] = {}
+        self._reads: deque[Callable[[], None]] = deque()
+        self._writes: deque[tuple[int | None, Callable[[int], Output]]] = deque()
+        self._busy = False  # an fsync is in flight
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     def open(cls, data_dir: Path, config: GroupConfig, *, clock_ms: Callable[[], int],
@@ -122,26 +137,35 @@ class GroupService:
 
     # ----- read-only requests ---------------------------------------------------------
 
-    def fetch_offsets(self, req: OffsetFetch) -> OffsetFetchResult:
-        return self.coordinator.fetch_offsets(req)
+    async def fetch_offsets(self, req: OffsetFetch) -> OffsetFetchResult:
+        return await self._read(lambda: self.coordinator.fetch_offsets(req))
 
-    def describe(self, group_ids: Iterable[str]) -> tuple[GroupDescription, ...]:
-        return self.coordinator.describe(group_ids)
+    async def describe(self, group_ids: Iterable[str]) -> tuple[GroupDescription, ...]:
+        ids = list(group_ids)
+        return await self._read(lambda: self.coordinator.describe(ids))
 
-    def list_groups(self, states: Iterable[str] | None = None,
-                    types: Iterable[str] | None = None) -> ListGroupsResult:
-        return self.coordinator.list_groups(states, types)
+    async def list_groups(self, states: Iterable[str] | None = None,
+                          types: Iterable[str] | None = None) -> ListGroupsResult:
+        return await self._read(lambda: self.coordinator.list_groups(states, types))
 
     # ----- lifetime -------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> None:
         """Called by the server's housekeeping task (every ~100 ms)."""
-        self._apply(self.coordinator.tick(now_ms), now_ms)
-        self.store.maybe_flush(now_ms)
+        self._writes.append((None, self.coordinator.tick))
+        self._kick()
+        if not self._busy:
+            self.store.maybe_flush(now_ms)
+
+    async def aclose(self) -> None:
+        """Wait for the fsync in flight, answer waiting joins and syncs, close the log."""
+        while self._busy:
+            await asyncio.sleep(0.005)
+        self.close()
 
     def close(self) -> None:
-        now = self._clock_ms()
-        self._apply(self.coordinator.shutdown(), now)
+        """`aclose` for when no fsync can be in flight (no event loop running)."""
+        self._deliver(self.coordinator.shutdown().replies)
         self.store.close()
 
     # ----- internals ------------------------------------------------------------------
@@ -151,24 +175,85 @@ class GroupService:
         handle = self._next_handle
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting[handle] = fut
-        now = self._clock_ms()
-        self._apply(step(handle, req, now), now)
+        self._writes.append((handle, lambda now: step(handle, req, now)))
+        self._kick()
         try:
             return await fut
         finally:
             self._waiting.pop(handle, None)
 
-    def _apply(self, out: Output, now_ms: int) -> None:
+    async def _read(self, query: Callable[[], T]) -> T:
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        def run() -> None:
+            if fut.done():
+                return
+            try:
+                fut.set_result(query())
+            except Exception as exc:  # a coordinator bug: fail this request only
+                log.exception("group coordinator query failed")
+                fut.set_exception(exc)
+
+        self._reads.append(run)
+        self._kick()
+        return await fut
+
+    def _kick(self) -> None:
+        if not self._busy:
+            self._pump()
+
+    def _pump(self) -> None:
+        while self._reads or self._writes:
+            reads, self._reads = self._reads, deque()
+            writes, self._writes = self._writes, deque()
+            for run in reads:
+                run()
+            now = self._clock_ms()
+            outs = []
+            for handle, step in writes:
+                try:
+                    outs.append(step(now))
+                except Exception as exc:  # a coordinator bug: fail this request only
+                    log.exception("group coordinator step failed")
+                    fut = self._waiting.pop(handle, None) if handle is not None else None
+                    if fut is not None and not fut.done():
+                        fut.set_exception(exc)
+            records = [r for out in outs for r in out.records]
+            replies = [r for out in outs for r in out.replies]
+            try:
+                self.store.write(records, now)
+            except Exception as exc:
+                log.exception("writing %d group records failed", len(records))
+                self._fail(replies, exc)
+                continue
+            if records and self.store.sync_on_write:
+                self._busy = True
+                task = asyncio.get_running_loop().create_task(self._sync_then_deliver(replies))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return
+            self._deliver(replies)
+
+    async def _sync_then_deliver(self, replies: list[Reply]) -> None:
         try:
-            self.store.write(out.records, now_ms)
+            await asyncio.to_thread(self.store.sync)
         except Exception as exc:
-            log.exception("writing %d group records failed", len(out.records))
-            for reply in out.replies:
-                fut = self._waiting.pop(reply.handle, None)
-                if fut is not None and not fut.done():
-                    fut.set_exception(exc)
-            return
-        for reply in out.replies:
+            log.exception("fsync of __consumer_offsets failed")
+            self._fail(replies, exc)
+        else:
+            self._deliver(replies)
+        finally:
+            self._busy = False
+        self._pump()
+
+    def _deliver(self, replies: Iterable[Reply]) -> None:
+        for reply in replies:
             fut = self._waiting.pop(reply.handle, None)
             if fut is not None and not fut.done():
                 fut.set_result(reply.result)
+
+    def _fail(self, replies: Iterable[Reply], exc: BaseException) -> None:
+        for reply in replies:
+            fut = self._waiting.pop(reply.handle, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)

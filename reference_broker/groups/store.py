@@ -3,9 +3,9 @@
 One partition log in `<data-dir>/__consumer_offsets-0/` (a single node coordinates
 every group, so one partition is enough). Each `write` of one coordinator Output is
 one record batch v2 (uncompressed; the records are `_records`' key/value pairs), so a
-torn tail loses a whole Output or nothing. Under the `always` flush policy the batch is
-fsynced before `write` returns, which is what lets the driver acknowledge an
-OffsetCommit afterwards; `interval` and `never` trade that for speed, as for topics.
+torn tail loses a whole Output or nothing. Under the `always` flush policy the driver
+calls `sync()` (an fsync, in a worker thread) after a batch of writes and before it
+acknowledges any of them; `interval` and `never` trade that for speed, as for topics.
 
 The log is a `reference_broker.log.PartitionLog` (segments, CRC recovery that
 truncates a torn tail, fsync policy) with retention off: replay reads every record
@@ -59,6 +59,7 @@ class GroupStore:
         self._config = config
         self._directory = directory
         self.records_replayed = 0
+        self.sync_on_write = False  # the caller must `sync()` before acknowledging
 
     @classmethod
     def open(cls, data_dir: Path, *, flush: str = "always", flush_interval_ms: int = 1000,
@@ -78,10 +79,14 @@ class GroupStore:
                 _fsync_dir(data_dir)
         if old.exists():
             shutil.rmtree(old)
+        # Under "always" the driver fsyncs each batch itself (`sync`, off the event loop),
+        # so the log's own policy is "never"; "interval" and "never" are the log's.
         config = LogConfig(segment_bytes=SEGMENT_BYTES, retention_ms=-1, retention_bytes=-1,
-                           flush=flush,  # type: ignore[arg-type]
+                           flush="never" if flush == "always" else flush,  # type: ignore[arg-type]
                            flush_interval_ms=flush_interval_ms)
-        return cls(PartitionLog.open(directory, config, now_ms), config, directory)
+        store = cls(PartitionLog.open(directory, config, now_ms), config, directory)
+        store.sync_on_write = flush == "always"
+        return store
 
     @property
     def directory(self) -> Path:
@@ -110,10 +115,14 @@ class GroupStore:
                 offset = h.next_offset
 
     def write(self, recs: Sequence[GroupLogRecord], now_ms: int) -> None:
-        """Append `recs` as one batch; durable on return under the `always` policy."""
+        """Append `recs` as one batch (durable after `sync()` if `sync_on_write`)."""
         if not recs:
             return
-        self._log.append(self._batch(recs, now_ms), now_ms)  # fsynced under "always"
+        self._log.append(self._batch(recs, now_ms), now_ms)
+
+    def sync(self) -> None:
+        """fsync what was written (safe in a worker thread while nothing else writes)."""
+        self._log.flush()
 
     @staticmethod
     def _batch(recs: Sequence[GroupLogRecord], now_ms: int) -> bytes:

@@ -95,8 +95,8 @@ async def _open_groups(ctx: BrokerContext) -> None:
 
 @on_shutdown
 async def _close_groups(ctx: BrokerContext) -> None:
-    if ctx.groups is not None:
-        ctx.groups.close()
+    if isinstance(ctx.groups, GroupService):
+        await ctx.groups.aclose()
         ctx.groups = None
 
 
@@ -296,12 +296,12 @@ def _fetch_request(group_id: str, topics: Any) -> OffsetFetch:
         for t in topics for p in t.partition_indexes or []))
 
 
-def _fetch(ctx: BrokerContext, req: OffsetFetch) -> OffsetFetchResult:
+async def _fetch(ctx: BrokerContext, req: OffsetFetch) -> OffsetFetchResult:
     svc = _service(ctx)
     if svc is None:
         return OffsetFetchResult(group_id=req.group_id,
                                  error=ErrorCode.COORDINATOR_NOT_AVAILABLE)
-    return svc.fetch_offsets(req)
+    return await svc.fetch_offsets(req)
 
 
 def _grouped(req: OffsetFetch, result: OffsetFetchResult) -> dict[str, list[Any]]:
@@ -328,7 +328,7 @@ async def offset_fetch(ctx: BrokerContext, header: RequestHeader, request: Any) 
         groups = []
         for g in request.groups or []:
             req = _fetch_request(g.group_id, g.topics)
-            result = _fetch(ctx, req)
+            result = await _fetch(ctx, req)
             topics = [
                 T8(name=name, partitions=[
                     P8(partition_index=p, committed_offset=off, committed_leader_epoch=ep,
@@ -342,7 +342,7 @@ async def offset_fetch(ctx: BrokerContext, header: RequestHeader, request: Any) 
     P = T.OffsetFetchResponsePartition
     topics_req = request.topics if v >= 2 else (request.topics or [])
     req = _fetch_request(request.group_id, topics_req)
-    result = _fetch(ctx, req)
+    result = await _fetch(ctx, req)
     topics = [
         T(name=name, partitions=[
             P(partition_index=p, committed_offset=off, committed_leader_epoch=ep,
@@ -369,7 +369,7 @@ async def describe_groups(ctx: BrokerContext, header: RequestHeader, request: An
                  group_state="", protocol_type="", protocol_data="", members=[],
                  authorized_operations=_AUTHORIZED_OPS_UNSET) for gid in ids]
     else:
-        for d in svc.describe(ids):
+        for d in await svc.describe(ids):
             out.append(D(
                 error_code=int(d.error), group_id=d.group_id, group_state=d.state,
                 protocol_type=d.protocol_type, protocol_data=d.protocol,
@@ -394,7 +394,7 @@ async def list_groups(ctx: BrokerContext, header: RequestHeader, request: Any) -
     types = [t.lower() for t in request.types_filter or []] if v >= 5 else []
     if types and GROUP_TYPE not in types:
         return cls(version=v, throttle_time_ms=0, error_code=0, groups=[])
-    result = svc.list_groups(states)
+    result = await svc.list_groups(states)
     return cls(version=v, throttle_time_ms=0, error_code=int(result.error), groups=[
         L(group_id=g.group_id, protocol_type=g.protocol_type, group_state=g.state,
           group_type=GROUP_TYPE)

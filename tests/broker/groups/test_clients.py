@@ -8,6 +8,7 @@ resumes from the committed offsets (it reads only what was produced after them).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -275,6 +276,37 @@ def test_confluent_assignment_strategies(broker_factory: Callable[..., BrokerPro
         c2.close()
 
 
+class PollingThread(threading.Thread):
+    """A kafka-python consumer polling in its own thread, as an application would.
+
+    Two kafka-python consumers polled in turn from one thread can starve each other: a
+    poll that waits in a JoinGroup (which waits for the other member to rejoin) keeps
+    the other from polling, so it is evicted by its session timeout instead."""
+
+    def __init__(self, make: Callable[[], KafkaConsumer]) -> None:
+        super().__init__(daemon=True)
+        self._make = make
+        self._stop_event = threading.Event()
+        self.assignment: set[TopicPartition] = set()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            c = self._make()
+            try:
+                while not self._stop_event.is_set():
+                    c.poll(100)
+                    self.assignment = set(c.assignment())
+            finally:
+                c.close()
+        except BaseException as exc:
+            self.error = exc
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(30)
+
+
 def test_kafka_python_roundrobin_assignor(broker_factory: Callable[..., BrokerProcess]) -> None:
     from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
@@ -285,18 +317,19 @@ def test_kafka_python_roundrobin_assignor(broker_factory: Callable[..., BrokerPr
     kw: dict[str, Any] = {"bootstrap_servers": bs, "group_id": "rrg",
                           "session_timeout_ms": 6000, "heartbeat_interval_ms": 500,
                           "partition_assignment_strategy": [RoundRobinPartitionAssignor]}
-    c1, c2 = KafkaConsumer("rr", **kw), KafkaConsumer("rr", **kw)
-    def both() -> None:
-        c1.poll(100)
-        c2.poll(100)
-
+    t1 = PollingThread(lambda: KafkaConsumer("rr", **kw))
+    t2 = PollingThread(lambda: KafkaConsumer("rr", **kw))
+    t1.start()
+    t2.start()
     try:
         wait_until("a balanced round-robin assignment",
-                   lambda: (len(c1.assignment()) == len(c2.assignment()) == 2
-                            and c1.assignment() | c2.assignment() == all_parts), both)
+                   lambda: (len(t1.assignment) == len(t2.assignment) == 2
+                            and t1.assignment | t2.assignment == all_parts),
+                   lambda: time.sleep(0.1))
     finally:
-        c1.close()
-        c2.close()
+        t1.stop()
+        t2.stop()
+    assert t1.error is None and t2.error is None, (t1.error, t2.error)
 
 
 def test_confluent_static_member_restart_keeps_its_partitions(

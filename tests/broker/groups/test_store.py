@@ -96,7 +96,7 @@ def test_service_commits_survive_restart(tmp_path: Path) -> None:
     asyncio.run(first())
     clock[0] = 5000
     svc = GroupService.open(tmp_path, FAST, clock_ms=lambda: clock[0], flush="always")
-    got = svc.fetch_offsets(OffsetFetch(group_id="g"))
+    got = asyncio.run(svc.fetch_offsets(OffsetFetch(group_id="g")))
     assert [(o.partition, o.offset, o.metadata) for o in got.offsets] == [
         (0, 12, ""), (1, 22, "")]
     svc.close()
@@ -122,7 +122,7 @@ def test_open_compacts_a_log_of_mostly_dead_records(tmp_path: Path) -> None:
     svc.close()
     again = GroupService.open(tmp_path, FAST, clock_ms=lambda: 20, flush="always")
     assert again.store.records_replayed == 4  # the group and three offsets
-    got = again.fetch_offsets(OffsetFetch(group_id="g"))
+    got = asyncio.run(again.fetch_offsets(OffsetFetch(group_id="g")))
     assert [(o.partition, o.offset) for o in got.offsets] == [(0, 1497), (1, 1498), (2, 1499)]
     assert again.coordinator.generation_of("g") == 2
     assert again.coordinator.members_of("g") == ["m1"]
@@ -148,3 +148,62 @@ def test_interrupted_rewrite_is_finished_or_discarded(tmp_path: Path) -> None:
     assert len(list(store.replay())) == 4
     store.close()
     assert not compacting.exists()
+
+
+def test_driver_acknowledges_only_after_fsync_and_reads_wait_for_it(tmp_path: Path) -> None:
+    import threading
+
+    svc = GroupService.open(tmp_path, FAST, clock_ms=lambda: 1000, flush="always")
+    gate = threading.Event()
+    real_sync = svc.store.sync
+    syncs: list[int] = []
+
+    def slow_sync() -> None:
+        gate.wait(10)
+        syncs.append(1)
+        real_sync()
+
+    svc.store.sync = slow_sync  # type: ignore[method-assign]
+
+    def commit(offset: int) -> OffsetCommit:
+        return OffsetCommit(group_id="g", offsets=(
+            CommitOffset(topic="t", partition=0, offset=offset),))
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(svc.commit(commit(5)))
+        await asyncio.sleep(0.05)
+        assert not first.done()  # written, not yet fsynced: not acknowledged
+        read = asyncio.ensure_future(svc.fetch_offsets(OffsetFetch(group_id="g")))
+        second = asyncio.ensure_future(svc.commit(commit(6)))
+        third = asyncio.ensure_future(svc.commit(commit(7)))
+        await asyncio.sleep(0.05)
+        assert not read.done() and not second.done()  # they wait for the next batch
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(first, read, second, third), 10)
+        assert [o.offset for o in read.result().offsets] == [5]  # durable state only
+        assert len(syncs) == 2  # the 2nd and 3rd commits shared one fsync
+        final = await svc.fetch_offsets(OffsetFetch(group_id="g"))
+        assert [o.offset for o in final.offsets] == [7]
+        await svc.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_driver_fails_the_batch_when_fsync_fails(tmp_path: Path) -> None:
+    svc = GroupService.open(tmp_path, FAST, clock_ms=lambda: 1000, flush="always")
+
+    def broken() -> None:
+        raise OSError(5, "Input/output error")
+
+    svc.store.sync = broken  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        with pytest.raises(OSError):
+            await asyncio.wait_for(svc.commit(OffsetCommit(group_id="g", offsets=(
+                CommitOffset(topic="t", partition=0, offset=1),))), 5)
+        # The service keeps serving (the next request is not stuck behind the failure).
+        got = await asyncio.wait_for(svc.fetch_offsets(OffsetFetch(group_id="x")), 5)
+        assert got.error == ErrorCode.NONE
+
+    asyncio.run(scenario())
+    svc.close()
