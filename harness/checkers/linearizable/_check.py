@@ -160,6 +160,7 @@ def _result(model: Model, summaries: list[dict[str, Any]], n_ops: int, dropped: 
         "partitions_illegal": counts["illegal"],
         "partitions_unknown": counts["unknown"],
         "partitions_skipped": counts["skipped"],
+        "partition_verdicts": {s["key"]: s["verdict"] for s in summaries},
         "partition_time_s": {s["key"]: round(s["time_s"], 6) for s in summaries},
         "explain_time_s": {s["key"]: round(s["explain_time_s"], 6) for s in summaries
                            if s["verdict"] == "illegal"},
