@@ -12,6 +12,7 @@ back into that version's response. Version differences handled here:
   topics get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka. v10 (topic ids) is not served.
 - OffsetFetch v0-7 ask for one group (`topics` null = all, v2+); v8+ for several groups.
 - ListGroups v4+ filter by state, v5+ by type ("classic" is the only type here).
+- DescribeGroups v6+ answers GROUP_ID_NOT_FOUND for unknown groups (KIP-1043).
 - DeleteGroups v0-2: empty groups only (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND otherwise).
 
 Lifetime: the startup hook opens the coordinator (`GroupService.open`, which replays
@@ -355,7 +356,7 @@ async def offset_fetch(ctx: BrokerContext, header: RequestHeader, request: Any) 
 # ----- DescribeGroups / ListGroups ---------------------------------------------------
 
 
-@handler(ApiKey.DESCRIBE_GROUPS, 0, 5)
+@handler(ApiKey.DESCRIBE_GROUPS, 0, 6)
 async def describe_groups(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
     v = header.api_version
     cls = codec.response_class(ApiKey.DESCRIBE_GROUPS)
@@ -370,8 +371,13 @@ async def describe_groups(ctx: BrokerContext, header: RequestHeader, request: An
                  authorized_operations=_AUTHORIZED_OPS_UNSET) for gid in ids]
     else:
         for d in await svc.describe(ids):
+            error, message = d.error, None
+            if v >= 6 and error == ErrorCode.NONE and d.state == "Dead":
+                # KIP-1043: v6+ says that the group does not exist.
+                error, message = ErrorCode.GROUP_ID_NOT_FOUND, f"Group {d.group_id} not found."
             out.append(D(
-                error_code=int(d.error), group_id=d.group_id, group_state=d.state,
+                error_code=int(error), error_message=message, group_id=d.group_id,
+                group_state=d.state,
                 protocol_type=d.protocol_type, protocol_data=d.protocol,
                 authorized_operations=_AUTHORIZED_OPS_UNSET,
                 members=[M(member_id=m.member_id, group_instance_id=m.group_instance_id,

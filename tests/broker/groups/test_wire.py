@@ -4,7 +4,7 @@ Real clients negotiate one version each (see KAFKA-FACTS.md); these tests walk t
 whole advertised range with raw requests so that old and flexible versions are both
 exercised: FindCoordinator v0-6 (v4+ batched), JoinGroup v0-9 (MEMBER_ID_REQUIRED from
 v4), SyncGroup, Heartbeat, LeaveGroup v0-5 (v3+ batched), OffsetCommit v0-9,
-OffsetFetch v0-9 (null topics = all from v2, multi-group from v8), DescribeGroups,
+OffsetFetch v0-9 (null topics = all from v2, multi-group from v8), DescribeGroups v0-6,
 ListGroups v0-5.
 """
 
@@ -97,7 +97,7 @@ def join(wire: Wire, v: int, group: str, member_id: str = "") -> Any:
 @pytest.mark.parametrize("v", range(10))
 def test_group_flow_in_every_join_version(wire: Wire, v: int) -> None:
     group = f"flow-v{v}"
-    sv, hv, lv, dv, gv = min(v, 5), min(v, 4), min(v, 5), min(v, 5), min(v, 5)
+    sv, hv, lv, dv, gv = min(v, 5), min(v, 4), min(v, 5), min(v, 6), min(v, 5)
     cv, fv = max(min(v, 9), 1), max(min(v, 9), 1)
     r = join(wire, v, group)
     if v >= 4:
@@ -200,6 +200,9 @@ def test_list_groups_filters_and_describe_unknown(wire: Wire) -> None:
     (d,) = wire.call(DescribeGroupsRequest(version=5, groups=["nobody-here"],
                                            include_authorized_operations=False)).groups
     assert (d.error_code, d.group_state, d.members) == (0, "Dead", [])
+    (d,) = wire.call(DescribeGroupsRequest(version=6, groups=["nobody-here"],
+                                           include_authorized_operations=False)).groups
+    assert (d.error_code, d.error_message) == (69, "Group nobody-here not found.")
 
 
 def test_join_errors(wire: Wire) -> None:
