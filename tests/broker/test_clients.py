@@ -97,7 +97,10 @@ def test_confluent_produce_consume_offsets(broker: BrokerProcess) -> None:
     admin = AdminClient({"bootstrap.servers": bs})
     for f in admin.create_topics([NewTopic("ck", PARTITIONS, 1)]).values():
         f.result(10)
-    p = Producer({"bootstrap.servers": bs, "acks": "all", "enable.idempotence": True})
+    # sticky.partitioning.linger.ms=0: keyless records get a random partition each, as
+    # with kafka-python (librdkafka's default sends a short burst to one partition).
+    p = Producer({"bootstrap.servers": bs, "acks": "all", "enable.idempotence": True,
+                  "sticky.partitioning.linger.ms": 0})
     acked: list[tuple[int, int, bytes]] = []
     errors: list[Any] = []
 
