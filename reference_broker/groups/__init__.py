@@ -4,8 +4,15 @@
   `Output(replies, records)` out. Its module docstring is the spec.
 - `_messages`: the version-independent requests and results it speaks.
 - `_records`: what it persists in `__consumer_offsets`, and the encoding.
-- `store`: the `__consumer_offsets` log (record batches in a PartitionLog) and replay.
-- `driver`: the asyncio driver the broker uses (`GroupService`).
+- `store`: the `__consumer_offsets` log (record batches in a PartitionLog), replay and
+  crash-safe compaction.
+- `driver`: the asyncio driver the broker uses (`GroupService`: batches requests, fsyncs
+  off the event loop, acknowledges only durable state).
+- `PLANTED_BUGS`: deliberate misbehaviours (off by default) for the harness's quality tests.
+
+The wire side (every version of FindCoordinator, JoinGroup, SyncGroup, Heartbeat,
+LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups) is
+`reference_broker.protocol.handlers.groups`.
 """
 
 from ._coordinator import PLANTED_BUGS, GroupConfig, GroupCoordinator, GroupState, Output
