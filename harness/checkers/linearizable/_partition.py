@@ -9,7 +9,7 @@ searches poll, so they stop (as "stopped", reported as not checked).
 
 Each partition has its own timeout (from when its search starts) and memo cap; the
 explanation of an illegal one may search prefixes again within the same timeout
-(and about twice the verdict's time), falling back to a rougher blame.
+(and twice the verdict's time, or half a second), falling back to a rougher blame.
 """
 
 from __future__ import annotations
@@ -58,12 +58,16 @@ def _resolve(ref: Any) -> Model:
 def check_partition(key: str, ops: Sequence[Operation], model: Model,
                     timeout_s: float | None, memory_cap: int | None,
                     should_stop: Callable[[], bool] | None = None,
-                    clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
-    """Search one partition; a JSON-ready summary (with the explanation if illegal)."""
+                    clock: Callable[[], float] = time.monotonic,
+                    on_verdict: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Search one partition; a JSON-ready summary (with the explanation if illegal).
+    ``on_verdict`` hears the verdict before the explanation is worked out."""
     t0 = clock()
     deadline = None if timeout_s is None else t0 + timeout_s
     res = search(ops, model, deadline=deadline, clock=clock, memo_cap=memory_cap,
                  should_stop=should_stop)
+    if on_verdict is not None:
+        on_verdict(res.verdict)
     out: dict[str, Any] = {
         "key": key,
         "verdict": res.verdict,
@@ -97,9 +101,16 @@ def _stopped() -> bool:
     return bool(_STOP is not None and _STOP.is_set())
 
 
-def _work(task: tuple[str, list[Operation], Any, float | None, int | None]) -> dict[str, Any]:
-    key, ops, ref, timeout_s, memory_cap = task
-    return check_partition(key, ops, _resolve(ref), timeout_s, memory_cap, _stopped)
+def _stop_if_illegal(verdict: str) -> None:
+    if verdict == "illegal" and _STOP is not None:
+        _STOP.set()
+
+
+def _work(task: tuple[str, list[Operation], Any, float | None, int | None, bool],
+          ) -> dict[str, Any]:
+    key, ops, ref, timeout_s, memory_cap, stop_on_illegal = task
+    return check_partition(key, ops, _resolve(ref), timeout_s, memory_cap, _stopped,
+                           on_verdict=_stop_if_illegal if stop_on_illegal else None)
 
 
 def default_workers() -> int:
@@ -174,7 +185,8 @@ def _run_pool(parts: Sequence[tuple[str, list[Operation]]], ref: Any,
         futs: dict[Future[dict[str, Any]], int] = {}
         for i in order:
             key, ops = parts[i]
-            futs[pool.submit(_work, (key, ops, ref, timeout_s, memory_cap))] = i
+            futs[pool.submit(_work, (key, ops, ref, timeout_s, memory_cap,
+                                     not all_partitions))] = i
         pending = set(futs)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -184,7 +196,7 @@ def _run_pool(parts: Sequence[tuple[str, list[Operation]]], ref: Any,
                     continue
                 r = f.result()
                 results[i] = r
-                if r["verdict"] == "illegal" and not all_partitions and not stop.is_set():
+                if r["verdict"] == "illegal" and not all_partitions:
                     stop.set()
                     for g in pending:
                         g.cancel()
