@@ -89,6 +89,10 @@ class ProducerStateTable:
     def entry(self, producer_id: int) -> ProducerEntry | None:
         return self._entries.get(producer_id)
 
+    def items(self) -> list[tuple[int, ProducerEntry]]:
+        """(producer id, entry) pairs, by producer id (for DescribeProducers)."""
+        return sorted(self._entries.items())
+
     def check(self, producer_id: int, epoch: int, first_seq: int, last_seq: int) -> Check:
         """Decide what to do with a batch from `producer_id` (see the module docstring)."""
         if producer_id < 0:

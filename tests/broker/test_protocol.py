@@ -320,3 +320,18 @@ def test_concurrent_pipelined_producers_get_dense_distinct_offsets(broker: Broke
     for k, out in results.items():
         for i, (_, base) in enumerate(out):
             assert got[base] == b"c%d-%d-0" % (k, i)
+
+
+def test_describe_producers_shows_the_dedupe_state(wire: Wire) -> None:
+    from kafka.protocol.admin import DescribeProducersRequest
+
+    pid, epoch = _init_pid(wire)
+    assert _produce(wire, _batch(3, pid=pid, epoch=epoch, seq=0))[0] == 0
+    assert _produce(wire, _batch(2, pid=pid, epoch=epoch, seq=3))[0] == 0
+    T = DescribeProducersRequest.TopicRequest
+    resp = wire.call(DescribeProducersRequest(version=0, topics=[
+        T(name=TOPIC, partition_indexes=[0, 7])]))
+    ok, missing = resp.topics[0].partitions
+    assert [(s.producer_id, s.producer_epoch, s.last_sequence)
+            for s in ok.active_producers] == [(pid, epoch, 4)]
+    assert missing.error_code == errors.UNKNOWN_TOPIC_OR_PARTITION

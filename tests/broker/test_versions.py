@@ -18,6 +18,7 @@ from kafka.protocol.admin import (
     DeleteTopicsRequest,
     DescribeClusterRequest,
     DescribeConfigsRequest,
+    DescribeProducersRequest,
     IncrementalAlterConfigsRequest,
 )
 from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest, OffsetForLeaderEpochRequest
@@ -99,6 +100,8 @@ def _requests(v: int, tid: uuid.UUID, n: int) -> dict[str, Any]:
             CreatePartitionsRequest.CreatePartitionsTopic(name=TOPIC, count=2 + n,
                                                           assignments=None)],
             timeout_ms=1000, validate_only=False),
+        "DescribeProducers": lambda: DescribeProducersRequest(version=v, topics=[
+            DescribeProducersRequest.TopicRequest(name=TOPIC, partition_indexes=[0])]),
         "DescribeCluster": lambda: DescribeClusterRequest(version=v,
                                                   include_cluster_authorized_operations=False),
     }
@@ -128,7 +131,7 @@ RANGES = {"Produce": (3, 13), "Fetch": (4, 18), "ListOffsets": (0, 11), "Metadat
           "ApiVersions": (0, 4), "CreateTopics": (0, 7), "DeleteTopics": (0, 6),
           "InitProducerId": (0, 6), "OffsetForLeaderEpoch": (0, 4), "DescribeConfigs": (0, 4),
           "AlterConfigs": (0, 2), "IncrementalAlterConfigs": (0, 1), "DescribeCluster": (0, 2),
-          "CreatePartitions": (0, 3)}
+          "CreatePartitions": (0, 3), "DescribeProducers": (0, 0)}
 CASES = [(api, v) for api, (lo, hi) in RANGES.items() for v in range(lo, hi + 1)]
 
 

@@ -1,4 +1,4 @@
-"""ApiVersions, Metadata, InitProducerId and DescribeCluster.
+"""ApiVersions, Metadata, InitProducerId, DescribeCluster and DescribeProducers.
 
 The ApiVersions table is the handler registry itself: every registered API is
 advertised with the versions its handler serves (capped by what the codec decodes), so
@@ -137,3 +137,33 @@ async def describe_cluster(ctx: BrokerContext, header: RequestHeader, request: A
         broker_id=ctx.node_id, host=ctx.advertised_host, port=ctx.advertised_port, rack=None)
     return cls(version=header.api_version, error_code=errors.NONE, cluster_id=CLUSTER_ID,
                controller_id=ctx.node_id, brokers=[broker])
+
+
+_PRESP = codec.response_class(ApiKey.DESCRIBE_PRODUCERS)
+_PTOPIC = _PRESP.TopicResponse
+_PPART = _PTOPIC.PartitionResponse
+_PSTATE = _PPART.ProducerState
+
+
+@handler(ApiKey.DESCRIBE_PRODUCERS, 0, 0)
+async def describe_producers(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
+    """The idempotent-producer state of partitions (what dedupes the next retry)."""
+    topics_out = []
+    for t in request.topics:
+        parts = []
+        for idx in t.partition_indexes:
+            p = ctx.topics.partition(t.name, idx)
+            if p is None:
+                parts.append(_PPART(partition_index=idx,
+                                    error_code=errors.UNKNOWN_TOPIC_OR_PARTITION,
+                                    active_producers=[]))
+                continue
+            states = [_PSTATE(producer_id=pid, producer_epoch=e.epoch,
+                              last_sequence=e.last_seq,
+                              last_timestamp=e.batches[-1].max_timestamp if e.batches else -1,
+                              coordinator_epoch=-1, current_txn_start_offset=-1)
+                      for pid, e in p.producers.items()]
+            parts.append(_PPART(partition_index=idx, error_code=errors.NONE,
+                                active_producers=states))
+        topics_out.append(_PTOPIC(name=t.name, partitions=parts))
+    return _PRESP(version=header.api_version, throttle_time_ms=0, topics=topics_out)
