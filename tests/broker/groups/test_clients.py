@@ -8,9 +8,11 @@ resumes from the committed offsets (it reads only what was produced after them).
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,6 +88,57 @@ def kp_poll_commit(c: KafkaConsumer, seen: list[int]) -> None:
         c.commit()
 
 
+class KPWorker(threading.Thread):
+    """A kafka-python group consumer in its own thread (as applications run them):
+    poll, record the values, commit after processing; `call(fn)` runs `fn(consumer)` in
+    that thread (kafka-python consumers are not thread-safe).
+
+    Two kafka-python consumers polled in turn from one thread can starve each other: a
+    poll that waits in a JoinGroup (which waits for the other member to rejoin) keeps
+    the other from polling, so it is evicted by its session timeout instead."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
+        super().__init__(daemon=True)
+        self._args = (bootstrap, group, topic)
+        self._calls: queue.Queue[tuple[Callable[[KafkaConsumer], Any], Future[Any]]] = (
+            queue.Queue())
+        self._stop_event = threading.Event()
+        self.seen: list[int] = []
+        self.assignment: set[TopicPartition] = set()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            with kp_consumer(*self._args) as c:
+                while not self._stop_event.is_set():
+                    kp_poll_commit(c, self.seen)
+                    self.assignment = set(c.assignment())
+                    while not self._calls.empty():
+                        fn, fut = self._calls.get()
+                        try:
+                            fut.set_result(fn(c))
+                        except Exception as exc:
+                            fut.set_exception(exc)
+        except BaseException as exc:
+            self.error = exc
+
+    def call(self, fn: Callable[[KafkaConsumer], Any]) -> Any:
+        fut: Future[Any] = Future()
+        self._calls.put((fn, fut))
+        return fut.result(timeout=WAIT_S)
+
+    def stop(self) -> None:
+        """Close the consumer (a LeaveGroup) and wait for the thread."""
+        self._stop_event.set()
+        if self.ident is not None:  # started
+            self.join(WAIT_S)
+        assert self.error is None, self.error
+
+
+def idle() -> None:
+    time.sleep(0.05)
+
+
 def test_kafka_python_group_assignment_rebalance_commits_and_restart(
         broker_factory: Callable[..., BrokerProcess]) -> None:
     broker = broker_factory(CONFIG)
@@ -93,44 +146,43 @@ def test_kafka_python_group_assignment_rebalance_commits_and_restart(
     create_topic(bs, "kp")
     produce(bs, "kp", range(0, 60))
     all_parts = {TopicPartition("kp", p) for p in range(PARTITIONS)}
-    seen1: list[int] = []
-    seen2: list[int] = []
-    with kp_consumer(bs, "kpg", "kp") as c1, kp_consumer(bs, "kpg", "kp") as c2:
-        wait_until("c1 to own every partition", lambda: c1.assignment() == all_parts,
-                   lambda: kp_poll_commit(c1, seen1))
-
-        def both() -> None:
-            kp_poll_commit(c1, seen1)
-            kp_poll_commit(c2, seen2)
+    w1 = KPWorker(bs, "kpg", "kp")
+    w2 = KPWorker(bs, "kpg", "kp")
+    try:
+        w1.start()
+        wait_until("w1 to own every partition", lambda: w1.assignment == all_parts, idle)
+        w2.start()
 
         def disjoint_cover() -> bool:
-            a1, a2 = c1.assignment(), c2.assignment()
+            a1, a2 = w1.assignment, w2.assignment
             return bool(a1) and bool(a2) and not (a1 & a2) and (a1 | a2) == all_parts
 
-        wait_until("two disjoint assignments covering every partition", disjoint_cover, both)
+        wait_until("two disjoint assignments covering every partition", disjoint_cover, idle)
         wait_until("every record consumed",
-                   lambda: set(seen1) | set(seen2) >= set(range(60)), both)
-        assert not set(seen1) & set(seen2) - set(range(60))  # only known values
-        c2.close(autocommit=False)  # LeaveGroup: c1 gets everything back
-        wait_until("c1 to own every partition again", lambda: c1.assignment() == all_parts,
-                   lambda: kp_poll_commit(c1, seen1))
+                   lambda: set(w1.seen) | set(w2.seen) >= set(range(60)), idle)
+        w2.stop()  # LeaveGroup: w1 gets everything back
+        wait_until("w1 to own every partition again", lambda: w1.assignment == all_parts,
+                   idle)
         produce(bs, "kp", range(60, 80))
-        wait_until("the new records", lambda: set(seen1) >= set(range(60, 80)),
-                   lambda: kp_poll_commit(c1, seen1))
-        committed = {p.partition: c1.committed(p) for p in all_parts}
-        ends = c1.end_offsets(list(all_parts))
+        wait_until("the new records", lambda: set(w1.seen) >= set(range(60, 80)), idle)
+        committed = w1.call(lambda c: {p.partition: c.committed(p) for p in all_parts})
+        ends = w1.call(lambda c: c.end_offsets(list(all_parts)))
         assert committed == {p.partition: ends[p] for p in all_parts}
+    finally:
+        w1.stop()
+        w2.stop()
     produce(bs, "kp", range(80, 100))
     broker.kill()  # SIGKILL: committed offsets must survive (fsync always)
     broker.start()
-    seen3: list[int] = []
-    with kp_consumer(bs, "kpg", "kp") as c3:
+    w3 = KPWorker(bs, "kpg", "kp")
+    try:
+        w3.start()
         wait_until("the records produced after the last commit",
-                   lambda: set(seen3) >= set(range(80, 100)),
-                   lambda: kp_poll_commit(c3, seen3))
+                   lambda: set(w3.seen) >= set(range(80, 100)), idle)
         time.sleep(0.5)
-        kp_poll_commit(c3, seen3)
-        assert sorted(seen3) == list(range(80, 100)), "resumed from the committed offsets"
+    finally:
+        w3.stop()
+    assert sorted(w3.seen) == list(range(80, 100)), "resumed from the committed offsets"
 
 
 # ----- confluent-kafka ----------------------------------------------------------------
