@@ -22,9 +22,10 @@ from harness.history import History
 
 CHECKER = "linearizable"
 ANOMALY = "nonlinearizable"
-#: Default memo entries per partition (each ~100 bytes + n/8 for the bitset + the
-#: state; about 0.5 KB for Porcupine's kv histories, so ~250 MB at worst).
+#: Default memo entries per partition, lowered for big partitions by
+#: `default_memory_cap` so that one partition's search stays near 256 MB.
 DEFAULT_MEMORY_CAP = 500_000
+MEMORY_BUDGET_BYTES = 256 * 2 ** 20
 
 
 def check_operations(ops: Sequence[Operation], model: str | Model, *,
@@ -34,7 +35,8 @@ def check_operations(ops: Sequence[Operation], model: str | Model, *,
     """Is this set of operations linearizable under ``model``?
 
     ``timeout_s`` and ``memory_cap`` (memo entries) bound each partition's search;
-    hitting either makes that partition ``unknown``. With ``all_partitions`` every
+    hitting either makes that partition ``unknown``. The default cap keeps a
+    partition's search near 256 MB (`default_memory_cap`). With ``all_partitions`` every
     partition is checked; otherwise checking stops at the first illegal one.
     ``partition=False`` checks the whole history as one (slower; for comparisons).
     ``workers``: processes for partitions (default: the usable cores).
@@ -47,7 +49,6 @@ def check_operations(ops: Sequence[Operation], model: str | Model, *,
                          f"{memory_cap!r}")
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, got {workers!r}")
-    cap = DEFAULT_MEMORY_CAP if memory_cap is None else memory_cap
     check_sorted(ops)
     ro = m.is_read_only
     kept = [op for op in ops
@@ -61,9 +62,12 @@ def check_operations(ops: Sequence[Operation], model: str | Model, *,
         parts = [("", sorted(kept, key=_call))]
         pmodel = m
     t0 = time.monotonic()
-    summaries, used = run_partitions(parts, pmodel, timeout_s=timeout_s, memory_cap=cap,
+    caps = [default_memory_cap(len(p)) if memory_cap is None else memory_cap
+            for _, p in parts]
+    summaries, used = run_partitions(parts, pmodel, timeout_s=timeout_s, memory_cap=caps,
                                      all_partitions=all_partitions, workers=workers)
     wall = time.monotonic() - t0
+    cap = memory_cap if memory_cap is not None else min(caps, default=DEFAULT_MEMORY_CAP)
     return _result(m, summaries, len(ops), len(ops) - len(kept), used, wall, timeout_s, cap,
                    partition)
 
@@ -105,6 +109,12 @@ def check_file(path: str | Path, model: str | None = None, *, fmt: str | None = 
     ops = load_operations(path, fmt, name)
     return check_operations(ops, name, timeout_s=timeout_s, all_partitions=all_partitions,
                             memory_cap=memory_cap, workers=workers)
+
+
+def default_memory_cap(n_ops: int) -> int:
+    """Memo entries for a partition of ``n_ops`` operations: each entry costs about
+    120 bytes plus a bitset of n/8 bytes (and its share of the model states)."""
+    return max(1000, min(DEFAULT_MEMORY_CAP, MEMORY_BUDGET_BYTES // (240 + n_ops // 4)))
 
 
 def _call(op: Operation) -> int:

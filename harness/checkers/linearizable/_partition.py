@@ -122,7 +122,8 @@ def default_workers() -> int:
 
 
 def run_partitions(parts: Sequence[tuple[str, list[Operation]]], model: Model, *,
-                   timeout_s: float | None, memory_cap: int | None, all_partitions: bool,
+                   timeout_s: float | None, memory_cap: int | Sequence[int | None] | None,
+                   all_partitions: bool,
                    workers: int | None,
                    clock: Callable[[], float] = time.monotonic,
                    ) -> tuple[list[dict[str, Any]], int]:
@@ -135,10 +136,12 @@ def run_partitions(parts: Sequence[tuple[str, list[Operation]]], model: Model, *
     ``POOL_MIN_OPS`` operations): most histories are decided before a pool would even
     have started."""
     w = default_workers() if workers is None else max(1, workers)
+    caps: list[int | None] = (list(memory_cap) if isinstance(memory_cap, Sequence)
+                              else [memory_cap] * len(parts))
     ref = _model_ref(model)
     if w > 1 and len(parts) > 1 and sum(len(p) for _, p in parts) >= POOL_MIN_OPS \
             and _picklable(ref):
-        return _run_pool(parts, ref, timeout_s, memory_cap, all_partitions,
+        return _run_pool(parts, ref, timeout_s, caps, all_partitions,
                          min(w, len(parts))), min(w, len(parts))
     out: list[dict[str, Any]] = []
     t0 = clock()
@@ -147,9 +150,9 @@ def run_partitions(parts: Sequence[tuple[str, list[Operation]]], model: Model, *
         if (w > 1 and len(rest) > 1 and clock() - t0 >= POOL_AFTER_S
                 and _picklable(ref)):
             used = min(w, len(rest))
-            return out + _run_pool(rest, ref, timeout_s, memory_cap, all_partitions,
+            return out + _run_pool(rest, ref, timeout_s, caps[n:], all_partitions,
                                    used), used
-        r = check_partition(key, ops, model, timeout_s, memory_cap, clock=clock)
+        r = check_partition(key, ops, model, timeout_s, caps[n], clock=clock)
         out.append(r)
         if r["verdict"] == "illegal" and not all_partitions:
             out.extend(_skipped(k, o) for k, o in parts[n + 1:])
@@ -174,7 +177,7 @@ def _picklable(ref: Any) -> bool:
 
 
 def _run_pool(parts: Sequence[tuple[str, list[Operation]]], ref: Any,
-              timeout_s: float | None, memory_cap: int | None, all_partitions: bool,
+              timeout_s: float | None, caps: list[int | None], all_partitions: bool,
               w: int) -> list[dict[str, Any]]:
     ctx = mp.get_context("fork")
     stop = ctx.Event()
@@ -185,7 +188,7 @@ def _run_pool(parts: Sequence[tuple[str, list[Operation]]], ref: Any,
         futs: dict[Future[dict[str, Any]], int] = {}
         for i in order:
             key, ops = parts[i]
-            futs[pool.submit(_work, (key, ops, ref, timeout_s, memory_cap,
+            futs[pool.submit(_work, (key, ops, ref, timeout_s, caps[i],
                                      not all_partitions))] = i
         pending = set(futs)
         while pending:

@@ -277,3 +277,13 @@ def test_worker_pool_gives_the_same_answers(monkeypatch: pytest.MonkeyPatch,
         bad.anomalies["nonlinearizable"][0]["message"]
     if all_partitions:
         assert bad.stats["partitions_ok"] == 5
+
+
+def test_default_memory_cap_shrinks_for_big_partitions() -> None:
+    from harness.checkers.linearizable._check import DEFAULT_MEMORY_CAP, default_memory_cap
+
+    assert default_memory_cap(200) == DEFAULT_MEMORY_CAP
+    assert default_memory_cap(20_000) < DEFAULT_MEMORY_CAP // 2
+    assert default_memory_cap(10 ** 9) == 1000
+    res = check_operations(hard_kv(), KV_UNPRUNED, timeout_s=0.05)
+    assert res.stats["memory_cap"] == DEFAULT_MEMORY_CAP
