@@ -73,7 +73,11 @@ def group_config(ctx: BrokerContext) -> GroupConfig:
             log.warning("%s=%r is not an integer; using %d", key, raw.get(key), default)
             return default
 
-    bugs = frozenset(getattr(cfg, "bugs", ()) or ()) & PLANTED_BUGS.keys()
+    # Planted bugs: `logtrial run --bug NAME` passes `--config logtrial.bugs=a,b`; names
+    # that are not the coordinator's belong to other parts of the broker.
+    named = {b.strip() for b in str(raw.get("logtrial.bugs", "")).split(",") if b.strip()}
+    named |= set(getattr(cfg, "bugs", ()) or ())
+    bugs = frozenset(named) & PLANTED_BUGS.keys()
     return GroupConfig(
         bugs=bugs,
         initial_rebalance_delay_ms=cfg.group_initial_rebalance_delay_ms,
