@@ -110,12 +110,12 @@ def random_schedule(rng: random.Random, nodes: int, length: int) -> Schedule:
             out.append(Run(ticks=rng.randint(1, 60)))
         elif r < 0.6:
             out.append(Propose(count=rng.randint(1, 8)))
-        elif r < 0.7:
+        elif r < 0.7 and nodes > 1:
             shuffled = rng.sample(ids, len(ids))
             cut = rng.randint(1, nodes - 1)
             out.append(Partition(groups=(tuple(sorted(shuffled[:cut])),
                                          tuple(sorted(shuffled[cut:])))))
-        elif r < 0.77:
+        elif r < 0.77 or r < 0.7:
             out.append(Heal())
         elif r < 0.84:
             out.append(Crash(node=rng.choice(ids)))

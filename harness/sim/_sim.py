@@ -60,8 +60,9 @@ from ._schedule import (
 
 FailureKind = Literal["correctness", "liveness", "crash"]
 
-#: Exit codes of ``python -m harness.sim`` (2 is a usage error, as in the CLI).
-EXIT_CODES: dict[FailureKind, int] = {"correctness": 3, "liveness": 4, "crash": 5}
+#: Exit codes of ``python -m harness.sim``: 0 passed; 1 a safety property broke (as
+#: `logtrial check` says invalid); 2 bad usage; 4 liveness failure; 5 the code crashed.
+EXIT_CODES: dict[FailureKind, int] = {"correctness": 1, "liveness": 4, "crash": 5}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

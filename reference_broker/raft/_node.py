@@ -179,6 +179,7 @@ class _Progress:
     inflight: deque[int] = field(default_factory=deque)  # last index of each send
     active: bool = False  # heard from since the last check-quorum
     progress_ms: int = 0  # when match last advanced or the window last opened
+    commit_sent: int = 0  # the highest leader_commit sent to it
 
 
 class RaftNode:
@@ -444,15 +445,15 @@ class RaftNode:
             if msg.src == self._transfer_to and pr.match == self.log.last_index:
                 self._send(TimeoutNow(term=self.term, src=self.id, dst=msg.src))
                 return
-        else:
-            if pr.replicating and msg.prev_index <= pr.match:
-                return  # stale
-            if not pr.replicating and msg.prev_index != pr.next - 1:
-                return  # stale
-            pr.replicating = False
-            pr.inflight.clear()
-            pr.probe_sent = False
-            pr.next = max(pr.match + 1, min(msg.hint_index + 1, msg.prev_index))
+            self._send_append(msg.src, now_ms)
+            self._notify_commit(msg.src, pr)
+            return
+        if msg.prev_index <= pr.match if pr.replicating else msg.prev_index != pr.next - 1:
+            return  # the answer to an earlier request: already dealt with
+        pr.replicating = False  # probe back from the follower's hint
+        pr.inflight.clear()
+        pr.probe_sent = False
+        pr.next = max(pr.match + 1, min(msg.hint_index + 1, msg.prev_index))
         self._send_append(msg.src, now_ms)
 
     def _on_timeout_now(self, msg: TimeoutNow, now_ms: int) -> None:
@@ -595,14 +596,24 @@ class RaftNode:
         if index > self.commit_index and self.log.term_at(index) == self.term:
             self.commit_index = index
             for peer, pr in self._progress.items():  # tell followers now, not at heartbeat
-                if pr.replicating and not pr.inflight and pr.match == self.log.last_index:
-                    self._send(AppendEntries(term=self.term, src=self.id, dst=peer,
-                                             prev_index=pr.match, prev_term=self.term,
-                                             entries=(), leader_commit=index))
+                self._notify_commit(peer, pr)
+
+    def _notify_commit(self, peer: int, pr: _Progress) -> None:
+        """An empty AppendEntries to an idle follower that has not heard the commit
+        index its log allows it to learn."""
+        if pr.replicating and not pr.inflight and \
+                pr.commit_sent < min(self.commit_index, pr.match):
+            self._send(AppendEntries(term=self.term, src=self.id, dst=peer,
+                                     prev_index=pr.match,
+                                     prev_term=self.log.term_at(pr.match) or 0,
+                                     entries=(), leader_commit=self.commit_index))
 
     # -- helpers -------------------------------------------------------------------
 
     def _send(self, msg: Message) -> None:
+        if type(msg) is AppendEntries:
+            pr = self._progress[msg.dst]
+            pr.commit_sent = max(pr.commit_sent, msg.leader_commit)
         self._out.append(msg)
 
     def _append_response(self, dst: int, success: bool, prev_index: int, index: int,
