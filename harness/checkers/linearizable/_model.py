@@ -138,8 +138,10 @@ class Model:
     describe_state: Callable[[Any], str] = _repr
     #: Optional: ``is_read_only(input, output)`` is True when the operation never
     #: changes the state where it is legal (a read, a failed cas). The search then
-    #: linearizes it as soon as it is legal (never worse: it commutes to the front),
-    #: and unknown-outcome ones (``output`` UNKNOWN) are dropped before the search.
+    #: linearizes it as soon as it is legal (never worse: it commutes to the front;
+    #: not done for nondeterministic models, where a read narrows the set of possible
+    #: states), and unknown-outcome ones (``output`` UNKNOWN) are dropped before the
+    #: search.
     is_read_only: Callable[[Any, Any], bool] | None = field(default=None)
     #: Optional speed hook for deterministic models with hashable states:
     #: ``compile_step(input, output)`` returns ``f(state) -> next state | ILLEGAL``

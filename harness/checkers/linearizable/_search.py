@@ -228,8 +228,10 @@ def search(ops: Sequence[Operation], model: Model, *,
             and model.state_key is _identity_key):
         dead_fn = model.dead_end(ops)
     ro = model.is_read_only
-    obs = [op.ret is not None and ro is not None and bool(ro(op.input, op.output))
-           for op in ops]
+    # Greedy reads need a read to leave the state unchanged; on the sets of states a
+    # nondeterministic model is searched over, a read narrows the set, so no.
+    obs = [op.ret is not None and ro is not None and not model.nondeterministic
+           and bool(ro(op.input, op.output)) for op in ops]
     bit = [1 << i for i in range(n)]
     trans: list[dict[int, int]] = [{} for _ in range(n)]
     ahead = None

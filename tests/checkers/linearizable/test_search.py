@@ -133,6 +133,28 @@ def test_nondeterministic_model() -> None:
     assert expl["final_state"] in ("2", "one of {2 | 3}")
 
 
+def _lossy_register_step(state: int, inp: tuple[Any, ...], out: Any) -> list[int]:
+    """A register whose writes may be lost."""
+    if inp[0] == "write":
+        return [state, inp[1]]
+    return [state] if out is UNKNOWN or out == state else []
+
+
+LOSSY_REGISTER = Model(name="lossy-register", init=lambda: 0, step=_lossy_register_step,
+                       nondeterministic=True, is_read_only=lambda inp, out: inp[0] == "read")
+
+
+def test_reads_are_not_greedy_over_sets_of_states() -> None:
+    # R (read 0) is legal at once, but taking it first would rule out the only
+    # linearization: write 1 (kept), G reads 1, W0 (kept), then R reads 0
+    ops = [lossy(0, "write", 0, 10), lossy(1, "read", 15, 100, 0),
+           lossy(2, "read", 20, 30, 1), lossy(3, "write", 25, 35)]
+    ops[0] = Operation(client=0, input=("write", 1), output=None, call=0, ret=10)
+    ops[3] = Operation(client=3, input=("write", 0), output=None, call=25, ret=35)
+    assert brute_force(ops, LOSSY_REGISTER) is True
+    assert check_operations(ops, LOSSY_REGISTER).valid is True
+
+
 def _list_step(state: list[int], inp: tuple[Any, ...], out: Any) -> tuple[bool, list[int]]:
     if inp[0] == "push":
         return True, [*state, inp[1]]
