@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.checkers.linearizable import UNKNOWN, Operation, check_operations
+from harness.checkers.linearizable import UNKNOWN, Model, Operation, check_operations
 from harness.checkers.linearizable._models import KV_1, LOG_1, REGISTER_1
 from tests.checkers.linearizable.brute import brute_force
 
@@ -105,3 +105,42 @@ def test_agrees_with_brute_force(model: str, n: int, seed: int) -> None:
     expected = brute_force(ops, PER_KEY[model])
     assert check_operations(ops, model).valid is expected
     assert check_operations(ops, model, partition=False).valid is expected
+
+
+def _lossy_step(state: int, inp: tuple[Any, ...], out: Any) -> list[int]:
+    """A register whose writes may be lost (nondeterministic)."""
+    if inp[0] == "write":
+        return [state, inp[1]]
+    return [state] if out is UNKNOWN or out == state else []
+
+
+LOSSY = Model(name="lossy", init=lambda: 0, step=_lossy_step, nondeterministic=True,
+              is_read_only=lambda inp, out: inp[0] == "read", describe_state=str)
+
+
+@settings(max_examples=int(os.environ.get("LIN_EXAMPLES", "400")), deadline=None)
+@given(st.integers(2, 12), st.integers(0, 2 ** 32 - 1))
+def test_nondeterministic_model_agrees_with_brute_force(n: int, seed: int) -> None:
+    rnd = random.Random(seed)
+    state = 0
+    seq: list[tuple[tuple[Any, ...], Any]] = []
+    for _ in range(n):
+        if rnd.random() < 0.5:
+            seq.append((("read",), state if rnd.random() < 0.85 else rnd.randrange(3)))
+        else:
+            v = rnd.randrange(3)
+            if rnd.random() < 0.7:
+                state = v
+            seq.append((("write", v), None))
+    clients = [rnd.randrange(3) for _ in range(n)]
+    ops = []
+    last: dict[int, int] = {}
+    for i, (inp, out) in enumerate(seq):
+        c = clients[i]
+        p = 100 * i + 50
+        call = rnd.randint(min(last.get(c, -1) + 1, p), p)
+        later = [100 * j + 50 for j in range(i + 1, n) if clients[j] == c]
+        ret = rnd.randint(p, min(later[0] - 1, p + 300) if later else p + 300)
+        last[c] = ret
+        ops.append(Operation(client=c, input=inp, output=out, call=call, ret=ret))
+    assert check_operations(ops, LOSSY).valid is brute_force(ops, LOSSY)
