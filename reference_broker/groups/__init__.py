@@ -2,6 +2,7 @@
 
 - `GroupCoordinator` (`_coordinator`): the state machine; requests and `now_ms` in,
   `Output(replies, records)` out. Its module docstring is the spec.
+- `_state`: the in-memory model (GroupState, GroupConfig, members and groups).
 - `_messages`: the version-independent requests and results it speaks.
 - `_records`: what it persists in `__consumer_offsets`, and the encoding.
 - `store`: the `__consumer_offsets` log (record batches in a PartitionLog), replay and
@@ -15,7 +16,7 @@ LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups)
 `reference_broker.protocol.handlers.groups`.
 """
 
-from ._coordinator import PLANTED_BUGS, GroupConfig, GroupCoordinator, GroupState, Output
+from ._coordinator import GroupCoordinator, Output
 from ._errors import ErrorCode
 from ._messages import (
     NO_GENERATION,
@@ -62,6 +63,7 @@ from ._records import (
     OffsetTombstone,
     RecordFormatError,
 )
+from ._state import PLANTED_BUGS, GroupConfig, GroupState
 
 __all__ = [
     "NO_GENERATION",

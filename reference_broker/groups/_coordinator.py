@@ -55,8 +55,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 
 from ._errors import ErrorCode
 from ._messages import (
@@ -93,51 +92,12 @@ from ._records import (
     GroupLogRecord,
     GroupRecord,
     GroupTombstone,
-    MemberRecord,
     OffsetRecord,
     OffsetTombstone,
 )
+from ._state import Group, GroupConfig, GroupState, Member
 
-__all__ = ["PLANTED_BUGS", "GroupConfig", "GroupCoordinator", "GroupState", "Output"]
-
-
-PLANTED_BUGS = {
-    "lost-group-commits": "OffsetCommit is acknowledged but never written to "
-                          "__consumer_offsets, so commits go back after a restart",
-    "zombie-commits": "OffsetCommit skips the member and generation checks, so a member "
-                      "fenced by a rebalance can still move the group's offsets",
-}
-
-
-class GroupState(StrEnum):
-    EMPTY = "Empty"
-    PREPARING_REBALANCE = "PreparingRebalance"
-    COMPLETING_REBALANCE = "CompletingRebalance"
-    STABLE = "Stable"
-    DEAD = "Dead"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GroupConfig:
-    """Coordinator settings, under the names of Kafka's broker properties."""
-
-    initial_rebalance_delay_ms: int = 3000  # group.initial.rebalance.delay.ms
-    min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
-    max_session_timeout_ms: int = 1800000  # group.max.session.timeout.ms
-    max_size: int = 2**31 - 1  # group.max.size
-    offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
-    new_member_join_timeout_ms: int = 300000  # Kafka's fixed new-member timeout
-    offsets_retention_ms: int = 7 * 24 * 3600 * 1000  # offsets.retention.minutes
-    offsets_retention_check_interval_ms: int = 600000  # offsets.retention.check.interval.ms
-    # Planted bugs (off by default), for proving that the harness catches them:
-    # see PLANTED_BUGS.
-    bugs: frozenset[str] = frozenset()
-
-    def __post_init__(self) -> None:
-        unknown = self.bugs - PLANTED_BUGS.keys()
-        if unknown:
-            raise ValueError(f"unknown group coordinator bug(s) {sorted(unknown)}; "
-                             f"known: {sorted(PLANTED_BUGS)}")
+__all__ = ["GroupCoordinator", "Output"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,89 +114,6 @@ class Output:
         return None
 
 
-@dataclass(slots=True, kw_only=True)
-class _Member:
-    member_id: str
-    group_instance_id: str | None
-    client_id: str
-    client_host: str
-    rebalance_timeout_ms: int
-    session_timeout_ms: int
-    protocol_type: str
-    protocols: tuple[Protocol, ...]
-    assignment: bytes = b""
-    join_handle: int | None = None  # waiting in JoinGroup
-    sync_handle: int | None = None  # waiting in SyncGroup
-    is_new: bool = False
-    deadline_ms: int = 0  # session expiry
-
-    def names(self) -> list[str]:
-        return [p.name for p in self.protocols]
-
-    def metadata_for(self, protocol: str | None) -> bytes:
-        for p in self.protocols:
-            if p.name == protocol:
-                return p.metadata
-        return b""
-
-
-@dataclass(slots=True)
-class _Group:
-    group_id: str
-    state: GroupState = GroupState.EMPTY
-    generation: int = 0
-    protocol_type: str | None = None
-    protocol: str | None = None
-    leader: str | None = None
-    members: dict[str, _Member] = field(default_factory=dict)
-    pending: dict[str, int] = field(default_factory=dict)  # member id -> expiry
-    static: dict[str, str] = field(default_factory=dict)  # instance id -> member id
-    offsets: dict[tuple[str, int], OffsetRecord] = field(default_factory=dict)
-    join_deadline_ms: int | None = None
-    initial_join: bool = False
-    initial_remaining_ms: int = 0
-    new_member_added: bool = False
-    sync_deadline_ms: int | None = None
-    pending_sync: set[str] = field(default_factory=set)
-    state_since_ms: int = -1  # when the group entered its state (offset expiry)
-
-    def set_state(self, state: GroupState, now_ms: int) -> None:
-        self.state = state
-        self.state_since_ms = now_ms
-
-    def rebalance_timeout_ms(self) -> int:
-        return max((m.rebalance_timeout_ms for m in self.members.values()), default=0)
-
-    def fenced(self, member_id: str, instance_id: str | None) -> bool:
-        if instance_id is None:
-            return False
-        current = self.static.get(instance_id)
-        return current is not None and current != member_id
-
-    def record(self) -> GroupRecord:
-        return GroupRecord(
-            group_id=self.group_id,
-            generation=self.generation,
-            protocol_type=self.protocol_type,
-            protocol=self.protocol,
-            leader=self.leader,
-            members=tuple(
-                MemberRecord(
-                    member_id=m.member_id,
-                    group_instance_id=m.group_instance_id,
-                    client_id=m.client_id,
-                    client_host=m.client_host,
-                    rebalance_timeout_ms=m.rebalance_timeout_ms,
-                    session_timeout_ms=m.session_timeout_ms,
-                    subscription=m.metadata_for(self.protocol),
-                    assignment=m.assignment,
-                )
-                for m in self.members.values()
-            ),
-            state_timestamp_ms=self.state_since_ms,
-        )
-
-
 class GroupCoordinator:
     """All classic groups of one coordinator. See the module docstring for the contract."""
 
@@ -246,7 +123,7 @@ class GroupCoordinator:
         self.config = config or GroupConfig()
         self._incarnation = incarnation
         self._next_id = 0
-        self._groups: dict[str, _Group] = {}
+        self._groups: dict[str, Group] = {}
         self._loading = False
         self._active = True
         self._replies: list[Reply] = []
@@ -284,7 +161,7 @@ class GroupCoordinator:
                 protocols = (
                     (Protocol(name=record.protocol, metadata=mr.subscription),)
                     if record.protocol is not None else ())
-                group.members[mr.member_id] = _Member(
+                group.members[mr.member_id] = Member(
                     member_id=mr.member_id,
                     group_instance_id=mr.group_instance_id,
                     client_id=mr.client_id,
@@ -304,7 +181,7 @@ class GroupCoordinator:
         elif isinstance(record, GroupTombstone):
             gone = self._groups.pop(record.group_id, None)
             if gone is not None and gone.offsets:
-                self._groups[record.group_id] = _Group(record.group_id, offsets=gone.offsets)
+                self._groups[record.group_id] = Group(record.group_id, offsets=gone.offsets)
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"not a group log record: {record!r}")
 
@@ -357,7 +234,7 @@ class GroupCoordinator:
             self._check_join(group, now_ms)
         return self._output()
 
-    def _do_join(self, group: _Group, handle: int, req: JoinGroup, now_ms: int) -> None:
+    def _do_join(self, group: Group, handle: int, req: JoinGroup, now_ms: int) -> None:
         if group.state == GroupState.DEAD:
             self._reply(handle, JoinResult(
                 error=ErrorCode.COORDINATOR_NOT_AVAILABLE, member_id=req.member_id))
@@ -404,7 +281,7 @@ class GroupCoordinator:
         else:
             self._update_member(group, member, handle, req, now_ms)
 
-    def _supports(self, group: _Group, protocol_type: str, names: list[str]) -> bool:
+    def _supports(self, group: Group, protocol_type: str, names: list[str]) -> bool:
         if not group.members:
             return bool(protocol_type) and bool(names)
         if group.protocol_type != protocol_type:
@@ -416,8 +293,8 @@ class GroupCoordinator:
         self._next_id += 1
         return f"{client_id}-{self._incarnation}-{self._next_id:08x}"
 
-    def _member_from(self, req: JoinGroup, member_id: str, handle: int) -> _Member:
-        return _Member(
+    def _member_from(self, req: JoinGroup, member_id: str, handle: int) -> Member:
+        return Member(
             member_id=member_id,
             group_instance_id=req.group_instance_id,
             client_id=req.client_id,
@@ -430,7 +307,7 @@ class GroupCoordinator:
         )
 
     def _add_member(
-            self, group: _Group, handle: int, req: JoinGroup, member_id: str,
+            self, group: Group, handle: int, req: JoinGroup, member_id: str,
             now_ms: int) -> None:
         member = self._member_from(req, member_id, handle)
         member.is_new = True
@@ -450,7 +327,7 @@ class GroupCoordinator:
         self._maybe_prepare_rebalance(group, now_ms)
 
     def _update_member(
-            self, group: _Group, member: _Member, handle: int, req: JoinGroup,
+            self, group: Group, member: Member, handle: int, req: JoinGroup,
             now_ms: int) -> None:
         if member.join_handle is not None and member.join_handle != handle:
             self._reply(member.join_handle, JoinResult(
@@ -462,7 +339,7 @@ class GroupCoordinator:
         self._maybe_prepare_rebalance(group, now_ms)
 
     def _replace_static(
-            self, group: _Group, old: _Member, handle: int, req: JoinGroup, new_id: str,
+            self, group: Group, old: Member, handle: int, req: JoinGroup, new_id: str,
             now_ms: int) -> None:
         if old.join_handle is not None:
             self._reply(old.join_handle, JoinResult(
@@ -498,7 +375,7 @@ class GroupCoordinator:
             self._prepare_rebalance(group, now_ms)
 
     def _join_result(
-            self, group: _Group, member: _Member, *, with_members: bool = True) -> JoinResult:
+            self, group: Group, member: Member, *, with_members: bool = True) -> JoinResult:
         members: tuple[JoinedMember, ...] = ()
         if with_members and group.leader == member.member_id:
             members = tuple(
@@ -519,12 +396,12 @@ class GroupCoordinator:
 
     # ----- rebalance ------------------------------------------------------------------
 
-    def _maybe_prepare_rebalance(self, group: _Group, now_ms: int) -> None:
+    def _maybe_prepare_rebalance(self, group: Group, now_ms: int) -> None:
         if group.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE,
                            GroupState.EMPTY):
             self._prepare_rebalance(group, now_ms)
 
-    def _prepare_rebalance(self, group: _Group, now_ms: int) -> None:
+    def _prepare_rebalance(self, group: Group, now_ms: int) -> None:
         if group.state == GroupState.COMPLETING_REBALANCE:
             self._reset_assignment(group, ErrorCode.REBALANCE_IN_PROGRESS)
         group.sync_deadline_ms = None
@@ -540,14 +417,14 @@ class GroupCoordinator:
             group.join_deadline_ms = now_ms + group.rebalance_timeout_ms()
         group.set_state(GroupState.PREPARING_REBALANCE, now_ms)
 
-    def _reset_assignment(self, group: _Group, error: ErrorCode) -> None:
+    def _reset_assignment(self, group: Group, error: ErrorCode) -> None:
         for m in group.members.values():
             m.assignment = b""
             if m.sync_handle is not None:
                 self._reply(m.sync_handle, SyncResult(error=error))
                 m.sync_handle = None
 
-    def _check_join(self, group: _Group, now_ms: int) -> None:
+    def _check_join(self, group: Group, now_ms: int) -> None:
         """Complete the join phase if it is due (Kafka's DelayedJoin / InitialDelayedJoin)."""
         if group.state != GroupState.PREPARING_REBALANCE or group.join_deadline_ms is None:
             return
@@ -566,11 +443,11 @@ class GroupCoordinator:
         self._complete_join(group, now_ms)
 
     @staticmethod
-    def _all_joined(group: _Group) -> bool:
+    def _all_joined(group: Group) -> bool:
         return not group.pending and all(
             m.join_handle is not None for m in group.members.values())
 
-    def _complete_join(self, group: _Group, now_ms: int) -> None:
+    def _complete_join(self, group: Group, now_ms: int) -> None:
         for m in list(group.members.values()):
             if m.join_handle is None and m.group_instance_id is None:
                 self._remove(group, m)
@@ -606,7 +483,7 @@ class GroupCoordinator:
             m.deadline_ms = now_ms + m.session_timeout_ms
 
     @staticmethod
-    def _select_protocol(group: _Group) -> str | None:
+    def _select_protocol(group: Group) -> str | None:
         members = list(group.members.values())
         candidates = [n for n in members[0].names() if all(n in m.names() for m in members)]
         if not candidates:
@@ -618,7 +495,7 @@ class GroupCoordinator:
                 votes[vote] += 1
         return max(candidates, key=lambda n: votes[n])
 
-    def _remove(self, group: _Group, member: _Member) -> None:
+    def _remove(self, group: Group, member: Member) -> None:
         del group.members[member.member_id]
         if (member.group_instance_id is not None
                 and group.static.get(member.group_instance_id) == member.member_id):
@@ -627,7 +504,7 @@ class GroupCoordinator:
         if group.leader == member.member_id:
             group.leader = next(iter(group.members), None)
 
-    def _remove_and_rebalance(self, group: _Group, member: _Member, now_ms: int) -> None:
+    def _remove_and_rebalance(self, group: Group, member: Member, now_ms: int) -> None:
         if member.join_handle is not None:
             self._reply(member.join_handle, JoinResult(
                 error=ErrorCode.UNKNOWN_MEMBER_ID, member_id=""))
@@ -683,7 +560,7 @@ class GroupCoordinator:
         return self._output()
 
     def _store_assignment(
-            self, group: _Group, assignments: Iterable[Assignment], now_ms: int) -> None:
+            self, group: Group, assignments: Iterable[Assignment], now_ms: int) -> None:
         given = {a.member_id: a.assignment for a in assignments}
         for m in group.members.values():
             m.assignment = given.get(m.member_id, b"")
@@ -698,7 +575,7 @@ class GroupCoordinator:
                 m.deadline_ms = now_ms + m.session_timeout_ms
 
     @staticmethod
-    def _sync_result(group: _Group, member: _Member) -> SyncResult:
+    def _sync_result(group: Group, member: Member) -> SyncResult:
         return SyncResult(
             error=ErrorCode.NONE, protocol_type=group.protocol_type,
             protocol_name=group.protocol, assignment=member.assignment)
@@ -805,7 +682,7 @@ class GroupCoordinator:
         self._reply(handle, OffsetCommitResult(partitions=tuple(results)))
         return self._output()
 
-    def _commit_one(self, group: _Group, o: CommitOffset, now_ms: int) -> PartitionError:
+    def _commit_one(self, group: Group, o: CommitOffset, now_ms: int) -> PartitionError:
         metadata = o.metadata
         if metadata is not None and len(metadata.encode()) > self.config.offset_metadata_max_bytes:
             error = ErrorCode.OFFSET_METADATA_TOO_LARGE
@@ -949,7 +826,7 @@ class GroupCoordinator:
             if group.state == GroupState.EMPTY and not group.offsets and not group.pending:
                 self._delete(group)
 
-    def _delete(self, group: _Group) -> None:
+    def _delete(self, group: Group) -> None:
         for topic, partition in group.offsets:
             self._records.append(OffsetTombstone(
                 group_id=group.group_id, topic=topic, partition=partition))
@@ -1031,10 +908,10 @@ class GroupCoordinator:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         return None
 
-    def _group_or_new(self, group_id: str, now_ms: int) -> _Group:
+    def _group_or_new(self, group_id: str, now_ms: int) -> Group:
         group = self._groups.get(group_id)
         if group is None:
-            group = self._groups[group_id] = _Group(group_id, state_since_ms=now_ms)
+            group = self._groups[group_id] = Group(group_id, state_since_ms=now_ms)
         return group
 
     def _reply(self, handle: int, result: Result) -> None:
