@@ -54,6 +54,7 @@ from ._messages import (
     SyncGroup,
     SyncResult,
 )
+from ._records import GroupRecord
 from .store import GroupStore
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,11 @@ class GroupService:
                         fut.set_exception(exc)
             records = [r for out in outs for r in out.records]
             replies = [r for out in outs for r in out.replies]
+            for rec in records:
+                if isinstance(rec, GroupRecord):
+                    log.info("group %s generation %d: %d members, protocol %s, leader %s",
+                             rec.group_id, rec.generation, len(rec.members), rec.protocol,
+                             rec.leader)
             try:
                 self.store.write(records, now)
             except Exception as exc:
