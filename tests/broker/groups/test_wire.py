@@ -244,3 +244,37 @@ def test_delete_groups(wire: Wire) -> None:
         assert [(x.group_id, x.error_code) for x in r.results] == expected
     f = wire.call(OffsetFetchRequest(version=2, group_id="to-delete", topics=None))
     assert f.topics == []
+
+
+def test_commits_survive_clean_shutdown_and_crash(broker_factory: Any) -> None:
+    """SIGTERM (clean: the coordinator closes its log) and SIGKILL (fsync always)."""
+    broker = broker_factory({**CONFIG, "log.flush.policy": "always"})
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        admin.create_topics([NewTopic(TOPIC, 2, 1)])
+    finally:
+        admin.close()
+
+    def commit(offset: int) -> None:
+        with Wire(broker.address) as w:
+            c = w.call(OffsetCommitRequest(
+                version=8, group_id="durable", generation_id_or_member_epoch=-1,
+                member_id="", group_instance_id=None, topics=[CT(name=TOPIC, partitions=[
+                    CP(partition_index=1, committed_offset=offset,
+                       committed_metadata="m")])]))
+            assert c.topics[0].partitions[0].error_code == 0
+
+    def fetched() -> list[int]:
+        with Wire(broker.address) as w:
+            f = w.call(OffsetFetchRequest(version=8, groups=[FG(group_id="durable",
+                                                                topics=None)]))
+            return [p.committed_offset for t in f.groups[0].topics for p in t.partitions]
+
+    commit(10)
+    assert broker.stop() == 0
+    broker.start()
+    assert fetched() == [10]
+    commit(11)
+    broker.kill()
+    broker.start()
+    assert fetched() == [11]
