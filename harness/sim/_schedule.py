@@ -38,6 +38,11 @@ class Partition:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IsolateLeader:
+    """Cut the current leader (the one of the highest term) off from every node."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Heal:
     """Remove every partition."""
 
@@ -71,11 +76,13 @@ class Transfer:
     to: int | None
 
 
-Command = Run | Propose | Partition | Heal | Crash | Restart | Network | Transfer
+Command = (Run | Propose | Partition | IsolateLeader | Heal | Crash | Restart | Network
+           | Transfer)
 Schedule = tuple[Command, ...]
 
 _KINDS: dict[str, type] = {c.__name__: c for c in
-                           (Run, Propose, Partition, Heal, Crash, Restart, Network, Transfer)}
+                           (Run, Propose, Partition, IsolateLeader, Heal, Crash, Restart,
+                            Network, Transfer)}
 
 
 def schedule_to_json(schedule: Schedule) -> str:
@@ -88,6 +95,8 @@ def schedule_from_json(text: str) -> Schedule:
     """Parse `schedule_to_json`'s output; a bad schedule raises `UsageError`."""
     try:
         raw = json.loads(text)
+        if not isinstance(raw, list):
+            raise TypeError(f"a JSON list, not {type(raw).__name__}")
         out: list[Command] = []
         for name, fields in raw:
             cls = _KINDS[name]
@@ -110,11 +119,13 @@ def random_schedule(rng: random.Random, nodes: int, length: int) -> Schedule:
             out.append(Run(ticks=rng.randint(1, 60)))
         elif r < 0.6:
             out.append(Propose(count=rng.randint(1, 8)))
-        elif r < 0.7 and nodes > 1:
+        elif r < 0.66 and nodes > 1:
             shuffled = rng.sample(ids, len(ids))
             cut = rng.randint(1, nodes - 1)
             out.append(Partition(groups=(tuple(sorted(shuffled[:cut])),
                                          tuple(sorted(shuffled[cut:])))))
+        elif r < 0.7:
+            out.append(IsolateLeader())
         elif r < 0.77 or r < 0.7:
             out.append(Heal())
         elif r < 0.84:

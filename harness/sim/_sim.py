@@ -47,6 +47,7 @@ from ._schedule import (
     Command,
     Crash,
     Heal,
+    IsolateLeader,
     Network,
     Partition,
     Propose,
@@ -179,10 +180,15 @@ class Simulation:
                 self.tick()
         elif isinstance(cmd, Propose):
             for slot in self._leaders():
-                for _ in range(cmd.count):
-                    self._propose(slot)
+                self._propose(slot, count=cmd.count)
         elif isinstance(cmd, Partition):
             self.net.partition(cmd.groups, self.ids)
+        elif isinstance(cmd, IsolateLeader):
+            leaders = self._leaders()
+            if leaders:
+                lead = max(leaders, key=lambda s: s.raft.term if s.raft else 0).id
+                self.net.partition([(lead,), tuple(i for i in self.ids if i != lead)],
+                                   self.ids)
         elif isinstance(cmd, Heal):
             self.net.heal()
         elif isinstance(cmd, Crash):
@@ -270,12 +276,17 @@ class Simulation:
         return [s for s in self.slots.values()
                 if s.raft is not None and s.raft.role is Role.LEADER]
 
-    def _propose(self, slot: _Slot, prefix: bytes = b"v") -> int | None:
+    def _propose(self, slot: _Slot, prefix: bytes = b"v", count: int = 1) -> int | None:
+        """Propose ``count`` unique values at once (they batch); the first's index."""
         assert slot.raft is not None
-        self._next_value += 1
-        index = slot.raft.propose(prefix + str(self._next_value).encode())
+        first: int | None = None
+        for _ in range(count):
+            self._next_value += 1
+            index = slot.raft.propose(prefix + str(self._next_value).encode())
+            if first is None and isinstance(index, int):
+                first = index
         self._handle(slot, slot.raft.ready())
-        return index if isinstance(index, int) else None
+        return first
 
     def _handle(self, slot: _Slot, ready: Ready) -> None:
         checker = self.checker

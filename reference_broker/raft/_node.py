@@ -448,8 +448,11 @@ class RaftNode:
             self._send_append(msg.src, now_ms)
             self._notify_commit(msg.src, pr)
             return
-        if msg.prev_index <= pr.match if pr.replicating else msg.prev_index != pr.next - 1:
-            return  # the answer to an earlier request: already dealt with
+        # Stale: the answer to an earlier request, since overtaken. (Replicating, a
+        # rejection at prev_index == match is not stale: it says the entries after
+        # match were dropped, e.g. because they overtook their predecessors.)
+        if msg.prev_index < pr.match if pr.replicating else msg.prev_index != pr.next - 1:
+            return
         pr.replicating = False  # probe back from the follower's hint
         pr.inflight.clear()
         pr.probe_sent = False

@@ -65,7 +65,7 @@ def test_generated_schedules_catch_the_no_truncate_bug() -> None:
     breaks log matching and shrinks it; the failure carries its replay command."""
     found: list[SimFailure] = []
 
-    @settings(max_examples=500, database=None, derandomize=True, deadline=None,
+    @settings(max_examples=1000, database=None, derandomize=True, deadline=None,
               phases=[Phase.generate, Phase.shrink],
               suppress_health_check=list(HealthCheck))
     @given(seed=seeds, schedule=schedules(3, max_length=12))
