@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from reference_broker import records
 from reference_broker.groups import (
     PLANTED_BUGS,
     Assignment,
@@ -40,10 +41,13 @@ from reference_broker.groups import (
     OffsetFetch,
     OffsetFetchResult,
     Protocol,
+    RecordFormatError,
     SyncGroup,
     TopicPartition,
 )
 from reference_broker.groups.driver import GroupService
+from reference_broker.groups.store import PARTITION_DIR
+from reference_broker.log import LogError
 from reference_broker.protocol import codec
 from reference_broker.protocol.handlers import (
     ApiKey,
@@ -93,9 +97,17 @@ def group_config(ctx: BrokerContext) -> GroupConfig:
 
 @on_startup
 async def _open_groups(ctx: BrokerContext) -> None:
-    ctx.groups = GroupService.open(
-        ctx.data_dir, group_config(ctx), clock_ms=ctx.now_ms,
-        flush=ctx.config.log.flush_policy, flush_interval_ms=ctx.config.log.flush_ms)
+    """Load the coordinator; unreadable group state stops the broker (exit status 2)
+    with a message, rather than serving groups with offsets silently missing."""
+    try:
+        ctx.groups = GroupService.open(
+            ctx.data_dir, group_config(ctx), clock_ms=ctx.now_ms,
+            flush=ctx.config.log.flush_policy, flush_interval_ms=ctx.config.log.flush_ms)
+    except (RecordFormatError, LogError, records.InvalidRecords, ValueError) as exc:
+        log.error("cannot load the group coordinator's state from %s/%s: %s; move that "
+                  "directory away to start with no groups and no committed offsets",
+                  ctx.data_dir, PARTITION_DIR, exc)
+        raise SystemExit(2) from None
 
 
 @on_shutdown

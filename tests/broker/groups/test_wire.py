@@ -11,6 +11,7 @@ ListGroups v0-5.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -278,3 +279,22 @@ def test_commits_survive_clean_shutdown_and_crash(broker_factory: Any) -> None:
     broker.kill()
     broker.start()
     assert fetched() == [11]
+
+
+def test_unreadable_group_state_stops_the_broker_with_a_message(
+        broker_factory: Any, tmp_path: Path) -> None:
+    from reference_broker import records
+    from reference_broker.groups.store import GroupStore
+
+    data = tmp_path / "bad-data"
+    store = GroupStore.open(data)
+    # A CRC-valid batch whose record was written by a "newer" format version.
+    batch = records.build_batch([records.Record(key=b"group/g", value=b"\x09junk",
+                                                timestamp=0)])
+    store._log.append(batch, 0)
+    store.close()
+    with pytest.raises(RuntimeError, match="exited with 2") as err:
+        broker_factory(CONFIG, data_dir=data)
+    text = str(err.value)
+    assert "group record format version 9" in text and "move that directory away" in text
+    assert "Traceback" not in text
