@@ -141,16 +141,10 @@ def _check_log(path: Path, fmt: str | None, allow: tuple[str, ...], sub_via: str
 
 def _check_linearizable(path: Path, fmt: str | None, model: str | None,
                         timeout_s: float | None, all_partitions: bool) -> Any:
-    if model is None:
-        fail("--checker linearizable needs --model register|kv|log")
-    from harness.checkers.linearizable import check_operations, load_operations
+    from harness.checkers.linearizable import check_file
 
-    if fmt is None:
-        from harness.history import detect_format
-
-        fmt = detect_format(path)
-    ops = load_operations(path, fmt)
-    return check_operations(ops, model, timeout_s=timeout_s, all_partitions=all_partitions)
+    return check_file(path, model, fmt=fmt, timeout_s=timeout_s,
+                      all_partitions=all_partitions)
 
 
 @cli.command()
