@@ -459,6 +459,10 @@ class RaftNode:
         pr.next = max(pr.match + 1, min(msg.hint_index + 1, msg.prev_index))
         self._send_append(msg.src, now_ms)
 
+    def _on_rival_leader(self, msg: AppendEntries, now_ms: int) -> None:
+        raise RaftInvariantError(f"node {self.id} leads term {self.term} but node {msg.src} "
+                                 f"sent AppendEntries as leader of the same term")
+
     def _on_timeout_now(self, msg: TimeoutNow, now_ms: int) -> None:
         self._campaign(now_ms, pre=False, transfer=True)
 
@@ -646,8 +650,9 @@ class RaftNode:
 
 _Handler = Callable[[RaftNode, Any, int], None]  # Any: each takes its own message type
 
-#: What each role does with each message of its own term; anything else is stale
-#: (e.g. a vote arriving after the election was decided) and is dropped.
+#: What each role does with each message of its own term (other terms are settled
+#: in `_step` first); anything not in the table is stale (e.g. a vote arriving after
+#: the election was decided) and is dropped.
 _TRANSITIONS: dict[tuple[Role, type], _Handler] = {
     (Role.FOLLOWER, PreVote): RaftNode._on_pre_vote,
     (Role.PRE_CANDIDATE, PreVote): RaftNode._on_pre_vote,
@@ -662,6 +667,7 @@ _TRANSITIONS: dict[tuple[Role, type], _Handler] = {
     (Role.FOLLOWER, AppendEntries): RaftNode._on_append,
     (Role.PRE_CANDIDATE, AppendEntries): RaftNode._on_append,
     (Role.CANDIDATE, AppendEntries): RaftNode._on_append,
+    (Role.LEADER, AppendEntries): RaftNode._on_rival_leader,  # two leaders in one term
     (Role.LEADER, AppendEntriesResponse): RaftNode._on_append_response,
     (Role.FOLLOWER, TimeoutNow): RaftNode._on_timeout_now,
 }

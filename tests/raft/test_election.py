@@ -148,3 +148,16 @@ def test_candidate_steps_down_on_a_higher_term() -> None:
     n.step(AppendEntries(term=5, src=3, dst=1, prev_index=0, prev_term=0, entries=(),
                          leader_commit=0), 160)
     assert n.role is Role.FOLLOWER and n.term == 5 and n.leader_id == 3 and n.voted_for is None
+
+
+def test_a_rival_leader_of_the_same_term_is_an_invariant_error() -> None:
+    import pytest
+
+    from reference_broker.raft import AppendEntries, RaftInvariantError
+    c = Cluster(3)
+    lead = c.elect()
+    other = next(i for i in c.ids if i != lead)
+    rival = AppendEntries(term=c.nodes[lead].term, src=other, dst=lead, prev_index=0,
+                          prev_term=0, entries=(), leader_commit=0)
+    with pytest.raises(RaftInvariantError, match="same term"):
+        c.nodes[lead].step(rival, c.now_ms)
