@@ -24,7 +24,7 @@ from harness.checkers.linearizable import (
     read_porcupine_kv,
 )
 
-DATA = Path("/work/shared/data/porcupine")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "porcupine"
 #: Go Porcupine on this machine (milliseconds).
 GO_ETCD_TOTAL_MS = 445.0
 GO_ETCD_WORST_MS = 168.0

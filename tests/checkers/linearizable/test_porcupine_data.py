@@ -25,7 +25,7 @@ from harness.checkers.linearizable._models import REGISTER_1
 from harness.errors import HistoryError, UsageError
 from tests.checkers.linearizable.brute import brute_force
 
-DATA = Path("/work/shared/data/porcupine")
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "porcupine"
 ETCD = DATA / "jepsen"
 KVDIR = DATA / "kv"
 
