@@ -10,6 +10,8 @@ A run has two phases (TigerBeetle's VOPR does the same):
 
 1. Safety: the schedule runs (traffic, partitions, loss, duplication, crashes,
    restarts, leadership transfers) while `SafetyChecker` checks every Ready.
+   Each node reads its own clock: a random offset and a rate within
+   ``clock_drift_pct`` of the simulated clock's.
 2. Liveness: the network heals, every node restarts, loss and duplication stop;
    within ``liveness_ticks`` a leader must be elected and an entry it proposes
    must be applied by every node.
@@ -76,12 +78,15 @@ class SimOptions:
     delay_ms_min: int = 1
     delay_ms_max: int = 20
     fsync_ms_max: int = 10
+    clock_drift_pct: int = 5  # each node's clock runs at 1 ± up to this much
     liveness_ticks: int = 600
     max_inflight: int = 8
     max_batch_entries: int = 64
     bugs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if not 0 <= self.clock_drift_pct < 50:
+            raise ValueError(f"clock_drift_pct must be 0..49, got {self.clock_drift_pct}")
         if not 1 <= self.nodes <= 9:
             raise ValueError(f"nodes must be 1..9, got {self.nodes}")
         unknown = self.bugs - PLANTED_BUGS.keys()
@@ -91,7 +96,8 @@ class SimOptions:
     def describe(self) -> str:
         return (f"seed={self.seed} nodes={self.nodes} tick_ms={self.tick_ms} "
                 f"delay_ms={self.delay_ms_min}..{self.delay_ms_max} "
-                f"fsync_ms_max={self.fsync_ms_max} liveness_ticks={self.liveness_ticks} "
+                f"fsync_ms_max={self.fsync_ms_max} clock_drift_pct={self.clock_drift_pct} "
+                f"liveness_ticks={self.liveness_ticks} "
                 f"max_inflight={self.max_inflight} max_batch_entries={self.max_batch_entries} "
                 f"bugs={sorted(self.bugs)}")
 
@@ -102,7 +108,7 @@ def replay_command(options: SimOptions, schedule: Schedule | None, length: int =
            "--nodes", str(options.nodes)]
     defaults = SimOptions(seed=0)
     for name in ("tick_ms", "delay_ms_min", "delay_ms_max", "fsync_ms_max",
-                 "liveness_ticks", "max_inflight", "max_batch_entries"):
+                 "clock_drift_pct", "liveness_ticks", "max_inflight", "max_batch_entries"):
         value = getattr(options, name)
         if value != getattr(defaults, name):
             cmd += ["--" + name.replace("_", "-"), str(value)]
@@ -145,6 +151,8 @@ class _Slot:
     id: int
     disk: SimDisk
     rng: random.Random  # election timeouts
+    clock_rate: float = 1.0  # the node's clock: offset + rate * simulated time
+    clock_offset_ms: int = 0
     raft: RaftNode | None = None
     applied: int = 0
     pending: deque[tuple[int | None, int, Ready]] = field(default_factory=deque)
@@ -166,8 +174,12 @@ class Simulation:
         self.checker = SafetyChecker()
         self.result = SimResult(network=self.net.stats)
         self._next_value = 0
+        clock = random.Random(derive_seed(seed, "clock"))
+        drift = options.clock_drift_pct / 100
         self.slots = {i: _Slot(id=i, disk=SimDisk(),
-                               rng=random.Random(derive_seed(seed, f"node-{i}")))
+                               rng=random.Random(derive_seed(seed, f"node-{i}")),
+                               clock_rate=1 + clock.uniform(-drift, drift),
+                               clock_offset_ms=clock.randint(0, 10_000))
                       for i in self.ids}
         for slot in self.slots.values():
             self._start(slot)
@@ -206,7 +218,7 @@ class Simulation:
                 slot = max(leaders, key=lambda s: s.raft.term if s.raft else 0)
                 assert slot.raft is not None
                 to = cmd.to if cmd.to in self.ids and cmd.to != slot.id else None
-                slot.raft.transfer_leadership(to, self.now_ms)
+                slot.raft.transfer_leadership(to, self._clock(slot))
                 self._handle(slot, slot.raft.ready())
 
     def tick(self) -> None:
@@ -218,12 +230,12 @@ class Simulation:
         for msg in self.net.due(now):
             slot = slots[msg.dst]
             if slot.raft is not None:
-                self._handle(slot, slot.raft.step(msg, now))
+                self._handle(slot, slot.raft.step(msg, self._clock(slot)))
         for slot in slots.values():
             if slot.raft is not None:
                 if slot.pending:
                     self._release(slot)
-                self._handle(slot, slot.raft.tick(now))
+                self._handle(slot, slot.raft.tick(self._clock(slot)))
 
     def crash(self, node: int) -> None:
         slot = self.slots.get(node)
@@ -268,9 +280,13 @@ class Simulation:
                          max_inflight=self.options.max_inflight,
                          max_batch_entries=self.options.max_batch_entries,
                          bugs=self.options.bugs)
-        slot.raft = RaftNode(cfg, slot.disk, slot.rng.randint, self.now_ms)
+        slot.raft = RaftNode(cfg, slot.disk, slot.rng.randint, self._clock(slot))
         slot.applied = 0
         self.checker.restarted(slot.id)
+
+    def _clock(self, slot: _Slot) -> int:
+        """What ``slot``'s own clock reads now (monotonic, skewed, drifting)."""
+        return slot.clock_offset_ms + int(self.now_ms * slot.clock_rate)
 
     def _leaders(self) -> list[_Slot]:
         return [s for s in self.slots.values()
