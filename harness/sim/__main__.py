@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="switch on a planted bug (repeatable)")
     defaults = SimOptions(seed=0)
     for name in ("tick_ms", "delay_ms_min", "delay_ms_max", "fsync_ms_max", "clock_drift_pct",
-                 "liveness_ticks", "max_inflight", "max_batch_entries"):
+                 "liveness_ticks", "liveness_loss_pct", "max_inflight", "max_batch_entries"):
         ap.add_argument("--" + name.replace("_", "-"), type=int,
                         default=getattr(defaults, name))
     ap.add_argument("-q", "--quiet", action="store_true", help="print only failures")
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, nodes=args.nodes, tick_ms=args.tick_ms,
             delay_ms_min=args.delay_ms_min, delay_ms_max=args.delay_ms_max,
             fsync_ms_max=args.fsync_ms_max, clock_drift_pct=args.clock_drift_pct,
-            liveness_ticks=args.liveness_ticks,
+            liveness_ticks=args.liveness_ticks, liveness_loss_pct=args.liveness_loss_pct,
             max_inflight=args.max_inflight, max_batch_entries=args.max_batch_entries,
             bugs=frozenset(args.bug))
     except (LogtrialError, ValueError) as e:

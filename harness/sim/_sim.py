@@ -12,7 +12,8 @@ A run has two phases (TigerBeetle's VOPR does the same):
    restarts, leadership transfers) while `SafetyChecker` checks every Ready.
    Each node reads its own clock: a random offset and a rate within
    ``clock_drift_pct`` of the simulated clock's.
-2. Liveness: the network heals, every node restarts, loss and duplication stop;
+2. Liveness: the network heals, every node restarts, duplication stops and loss
+   drops to ``liveness_loss_pct``;
    within ``liveness_ticks`` a leader must be elected and an entry it proposes
    must be applied by every node.
 
@@ -80,11 +81,14 @@ class SimOptions:
     fsync_ms_max: int = 10
     clock_drift_pct: int = 5  # each node's clock runs at 1 ± up to this much
     liveness_ticks: int = 600
+    liveness_loss_pct: int = 0  # message loss that remains in the liveness phase
     max_inflight: int = 8
     max_batch_entries: int = 64
     bugs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if not 0 <= self.liveness_loss_pct < 100:
+            raise ValueError(f"liveness_loss_pct must be 0..99, got {self.liveness_loss_pct}")
         if not 0 <= self.clock_drift_pct < 50:
             raise ValueError(f"clock_drift_pct must be 0..49, got {self.clock_drift_pct}")
         if not 1 <= self.nodes <= 9:
@@ -98,6 +102,7 @@ class SimOptions:
                 f"delay_ms={self.delay_ms_min}..{self.delay_ms_max} "
                 f"fsync_ms_max={self.fsync_ms_max} clock_drift_pct={self.clock_drift_pct} "
                 f"liveness_ticks={self.liveness_ticks} "
+                f"liveness_loss_pct={self.liveness_loss_pct} "
                 f"max_inflight={self.max_inflight} max_batch_entries={self.max_batch_entries} "
                 f"bugs={sorted(self.bugs)}")
 
@@ -108,7 +113,8 @@ def replay_command(options: SimOptions, schedule: Schedule | None, length: int =
            "--nodes", str(options.nodes)]
     defaults = SimOptions(seed=0)
     for name in ("tick_ms", "delay_ms_min", "delay_ms_max", "fsync_ms_max",
-                 "clock_drift_pct", "liveness_ticks", "max_inflight", "max_batch_entries"):
+                 "clock_drift_pct", "liveness_ticks", "liveness_loss_pct", "max_inflight",
+                 "max_batch_entries"):
         value = getattr(options, name)
         if value != getattr(defaults, name):
             cmd += ["--" + name.replace("_", "-"), str(value)]
@@ -247,9 +253,11 @@ class Simulation:
         self.result.lost_writes += slot.disk.crash(self._disk_rng)
 
     def heal_all(self) -> None:
-        """The start of the liveness phase: no faults from here on."""
+        """The start of the liveness phase: no faults from here on (but the residual
+        ``liveness_loss_pct``)."""
         self.net.heal()
-        self.net.loss = self.net.duplicate = 0.0
+        self.net.loss = self.options.liveness_loss_pct / 100
+        self.net.duplicate = 0.0
         for slot in self.slots.values():
             if slot.raft is None:
                 self._start(slot)
