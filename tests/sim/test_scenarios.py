@@ -15,6 +15,7 @@ from harness.sim import (
     Propose,
     Restart,
     Run,
+    Schedule,
     SimFailure,
     SimOptions,
     Simulation,
@@ -26,7 +27,7 @@ BUG = frozenset({"no-truncate-on-election"})
 
 #: The old leader takes writes it cannot commit while cut off; a new leader writes
 #: fewer entries over them; the old leader rejoins and must drop its suffix.
-DIVERGENT_SUFFIX = (Run(ticks=30), IsolateLeader(), Propose(count=5), Run(ticks=60),
+DIVERGENT_SUFFIX: Schedule = (Run(ticks=30), IsolateLeader(), Propose(count=5), Run(ticks=60),
                     Propose(count=1), Run(ticks=10), Heal(), Run(ticks=60))
 
 
