@@ -15,6 +15,7 @@ from ._network import NetworkStats, SimNetwork
 from ._schedule import (
     Command,
     Crash,
+    CrashLeader,
     Heal,
     IsolateLeader,
     Network,
@@ -42,6 +43,7 @@ __all__ = [
     "EXIT_CODES",
     "Command",
     "Crash",
+    "CrashLeader",
     "Heal",
     "IsolateLeader",
     "Network",

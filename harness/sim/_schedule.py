@@ -55,6 +55,11 @@ class Crash:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CrashLeader:
+    """Kill the current leader (the one of the highest term), if any."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Restart:
     """Start ``node`` again from its disk (nothing if it is up)."""
 
@@ -76,13 +81,13 @@ class Transfer:
     to: int | None
 
 
-Command = (Run | Propose | Partition | IsolateLeader | Heal | Crash | Restart | Network
-           | Transfer)
+Command = (Run | Propose | Partition | IsolateLeader | Heal | Crash | CrashLeader | Restart
+           | Network | Transfer)
 Schedule = tuple[Command, ...]
 
 _KINDS: dict[str, type] = {c.__name__: c for c in
-                           (Run, Propose, Partition, IsolateLeader, Heal, Crash, Restart,
-                            Network, Transfer)}
+                           (Run, Propose, Partition, IsolateLeader, Heal, Crash, CrashLeader,
+                            Restart, Network, Transfer)}
 
 
 def schedule_to_json(schedule: Schedule) -> str:
@@ -128,8 +133,10 @@ def random_schedule(rng: random.Random, nodes: int, length: int) -> Schedule:
             out.append(IsolateLeader())
         elif r < 0.77 or r < 0.7:
             out.append(Heal())
-        elif r < 0.84:
+        elif r < 0.81:
             out.append(Crash(node=rng.choice(ids)))
+        elif r < 0.84:
+            out.append(CrashLeader())
         elif r < 0.93:
             out.append(Restart(node=rng.choice(ids)))
         elif r < 0.97:

@@ -49,6 +49,7 @@ from ._network import NetworkStats, SimNetwork
 from ._schedule import (
     Command,
     Crash,
+    CrashLeader,
     Heal,
     IsolateLeader,
     Network,
@@ -211,6 +212,10 @@ class Simulation:
             self.net.heal()
         elif isinstance(cmd, Crash):
             self.crash(cmd.node)
+        elif isinstance(cmd, CrashLeader):
+            leaders = self._leaders()
+            if leaders:
+                self.crash(max(leaders, key=lambda s: s.raft.term if s.raft else 0).id)
         elif isinstance(cmd, Restart):
             down = self.slots.get(cmd.node)
             if down is not None and down.raft is None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ._schedule import (
     Command,
     Crash,
+    CrashLeader,
     Heal,
     IsolateLeader,
     Network,
@@ -42,6 +43,7 @@ def commands(nodes: int, max_ticks: int = 80) -> st.SearchStrategy[Command]:
         st.just(IsolateLeader()),
         st.just(Heal()),
         st.builds(Crash, node=node),
+        st.just(CrashLeader()),
         st.builds(Restart, node=node),
         st.builds(Network, loss=rate, duplicate=rate),
         st.builds(Transfer, to=st.none() | node),

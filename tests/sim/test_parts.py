@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from harness.errors import UsageError
 from harness.sim import (
     Crash,
+    CrashLeader,
     Heal,
     IsolateLeader,
     Network,
@@ -155,9 +156,8 @@ def test_schedule_json_round_trip(schedule: tuple) -> None:
 
 def test_every_command_kind_round_trips() -> None:
     s = (Run(ticks=3), Propose(count=2), Partition(groups=((1, 2), (3,))), IsolateLeader(),
-         Heal(),
-         Crash(node=1), Restart(node=1), Network(loss=0.1, duplicate=0.0), Transfer(to=None),
-         Transfer(to=2))
+         Heal(), Crash(node=1), CrashLeader(), Restart(node=1),
+         Network(loss=0.1, duplicate=0.0), Transfer(to=None), Transfer(to=2))
     assert schedule_from_json(schedule_to_json(s)) == s
 
 
