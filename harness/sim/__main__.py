@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CODES[e.kind]
         if not args.quiet:
             print(f"  ok: {r.ticks} ticks ({r.liveness_ticks} to converge), {r.committed} "
-                  f"committed, {r.leaders} leaders, {r.crashes} crashes, {r.lost_writes} "
+                  f"committed, {r.leaders} leaders, {r.truncations} truncations, {r.crashes} "
+                  f"crashes, {r.lost_writes} "
                   f"lost writes, {r.network.delivered} messages, "
                   f"{time.perf_counter() - t0:.2f} s", flush=True)
     return 0

@@ -6,6 +6,7 @@
   always come with the same data and the same term at ``index - 1``; by
   induction on the index that is log matching over every log ever written.
 - leader-completeness: a new leader's log holds every entry known committed.
+- leader-append-only: a leader never truncates its own log.
 - state-machine-safety: every node applies, at each index, the same entry, in
   index order without gaps (a restarted node applies again from index 1).
 - commit-monotonic: within one incarnation of a node, the commit index never
@@ -65,6 +66,11 @@ class SafetyChecker:
                     f"{e.data!r} after an entry of term {prev}, but on node {seen[2]} it "
                     f"had data {seen[0]!r} after an entry of term {seen[1]}; node {node}'s "
                     f"terms around it: {[x.term for x in log[max(0, e.index - 6):e.index + 5]]}")
+
+    def on_truncate(self, node: int, from_index: int, leader: bool) -> None:
+        if leader:
+            raise SafetyViolation("leader-append-only", f"leader {node} truncated its log "
+                                  f"from index {from_index}")
 
     def on_leader(self, node: int, term: int, log: Sequence[Entry]) -> None:
         other = self.leaders.setdefault(term, node)

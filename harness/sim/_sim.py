@@ -146,6 +146,7 @@ class SimResult:
     committed: int = 0  # entries applied by someone (the longest committed prefix)
     leaders: int = 0  # terms that had a leader
     crashes: int = 0
+    truncations: int = 0  # divergent suffixes dropped by followers
     lost_writes: int = 0
     syncs: int = 0
     network: NetworkStats = field(default_factory=NetworkStats)
@@ -322,6 +323,9 @@ class Simulation:
         disk = slot.disk
         checker.on_commit_index(slot.id, ready.commit_index)
         if ready.sync:
+            if ready.truncate_from is not None:
+                self.result.truncations += 1
+                checker.on_truncate(slot.id, ready.truncate_from, ready.role is Role.LEADER)
             persist(disk, ready.truncate_from, ready.entries, ready.hard_state, sync=False)
             if ready.entries:
                 checker.on_written(slot.id, ready.entries, disk.log)

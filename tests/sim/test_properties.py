@@ -15,7 +15,7 @@ for many more: ``pytest --hypothesis-profile=nightly tests/sim``).
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from harness.sim import Schedule, SimFailure, SimOptions, run_simulation, schedule_to_json
@@ -27,11 +27,19 @@ BUG = "no-truncate-on-election"
 
 def _run(options: SimOptions, schedule: Schedule | None, length: int = 40) -> None:
     try:
-        run_simulation(options, schedule, length=length)
+        r = run_simulation(options, schedule, length=length)
     except SimFailure as e:
         # the schedule is in the replay command; also print it on its own line
         print(f"schedule: {schedule_to_json(schedule) if schedule else 'random'}")
         raise AssertionError(str(e)) from e
+    # what the examples exercised (``--hypothesis-show-statistics`` shows the shares)
+    event("leader changes", "0" if r.leaders <= 1 else "2+" if r.leaders > 2 else "1")
+    if r.truncations:
+        event("a follower dropped a divergent suffix")
+    if r.lost_writes:
+        event("a crash lost unsynced writes")
+    if r.network.lost or r.network.duplicated:
+        event("messages lost or duplicated")
 
 
 @given(seed=seeds, schedule=schedules(3))
