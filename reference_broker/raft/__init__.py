@@ -2,7 +2,8 @@
 
 - `RaftNode` (`_node`): one member of a group; messages, ticks and ``now_ms`` in,
   a `Ready` of effects out. Its module docstring is the spec and the driver
-  contract. `RaftConfig` holds timeouts, batching, pipelining and planted bugs.
+  contract. `RaftConfig` holds timeouts, batching, pipelining and planted bugs;
+  `Status` is a read-only snapshot (role, term, leader, commit, follower match).
 - `_messages`: the RPCs (`PreVote`, `RequestVote`, `AppendEntries`, their
   responses, `TimeoutNow`) and `Entry`.
 - `_log`: `LogStorage` (what a backing store offers), `HardState`, the
@@ -33,6 +34,7 @@ from ._node import (
     RandInt,
     Ready,
     Role,
+    Status,
 )
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "RequestVote",
     "RequestVoteResponse",
     "Role",
+    "Status",
     "TimeoutNow",
     "persist",
 ]

@@ -9,8 +9,13 @@ reads storage (and only reads it) to build AppendEntries for lagging followers
 and to check log matching.
 
 `LogStorage` is what a backing store must offer: `MemoryLog` here, the simulator's
-crashable disk in ``harness/sim``, and later an adapter over the partition log
-(where a Raft entry is one record batch and the term is the batch's leader epoch).
+crashable disk in ``harness/sim``, and later an adapter over the partition log.
+There a Raft entry is one record batch and its term the batch's partition leader
+epoch; Raft indexes are dense (1, 2, 3, ...) while Kafka offsets count records, so
+the adapter keeps the (base offset, term) of each batch in memory (rebuilt from
+the batch headers on open), maps `truncate` to ``truncate_to(base offset)``, and
+stores the leader's no-op (``data == b""``) as an empty control batch. The node
+assumes the log starts at index 1 (no snapshots or retention below it yet).
 """
 
 from __future__ import annotations

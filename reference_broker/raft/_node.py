@@ -81,6 +81,7 @@ __all__ = [
     "RaftNode",
     "Ready",
     "Role",
+    "Status",
 ]
 
 PLANTED_BUGS = {
@@ -166,6 +167,25 @@ class Ready:
     role: Role = Role.FOLLOWER
     role_changed: bool = False
     leader_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status:
+    """A snapshot of a node for metadata and debugging (no effects).
+
+    ``match`` (leaders only) is how far each follower's log is known to match;
+    ``caught_up`` lists the followers that match the leader's whole log (Kafka's
+    in-sync replicas, in Raft terms)."""
+
+    id: int
+    role: Role
+    term: int
+    leader_id: int | None
+    commit_index: int
+    last_index: int
+    match: dict[int, int]
+    caught_up: tuple[int, ...]
+    transferring_to: int | None
 
 
 @dataclass(slots=True)
@@ -286,6 +306,14 @@ class RaftNode:
         else:
             self._send_append(to, now_ms)
         return None
+
+    def status(self) -> Status:
+        match = {p: pr.match for p, pr in self._progress.items()}
+        last = self.log.last_index
+        return Status(id=self.id, role=self.role, term=self.term, leader_id=self.leader_id,
+                      commit_index=self.commit_index, last_index=last, match=match,
+                      caught_up=tuple(sorted(p for p, m in match.items() if m == last)),
+                      transferring_to=self._transfer_to)
 
     def ready(self) -> Ready:
         """Hand over (and forget) the effects of the inputs so far."""

@@ -94,3 +94,19 @@ def test_transfer_is_refused_by_a_follower_and_checks_the_target() -> None:
     with pytest.raises(ValueError, match="not a voter"):
         c.nodes[lead].transfer_leadership(9, c.now_ms)
     assert c.nodes[lead].transfer_leadership(lead, c.now_ms) is None
+
+
+def test_status_reports_role_progress_and_caught_up_followers() -> None:
+    c = Cluster(3)
+    lead = c.elect()
+    behind, ahead = [i for i in c.ids if i != lead]
+    c.isolate(behind)
+    c.nodes[lead].propose(b"x")
+    c.ready(lead)
+    c.deliver()
+    st = c.nodes[lead].status()
+    assert (st.role, st.leader_id, st.id) == (Role.LEADER, lead, lead)
+    assert st.caught_up == (ahead,) and st.match[ahead] == st.last_index == st.commit_index
+    assert st.match[behind] < st.last_index and st.transferring_to is None
+    fs = c.nodes[ahead].status()
+    assert fs.role is Role.FOLLOWER and fs.leader_id == lead and fs.match == {}
