@@ -79,6 +79,19 @@ class AppendEntries:
     entries: tuple[Entry, ...]
     leader_commit: int
 
+    def __post_init__(self) -> None:
+        expect = self.prev_index + 1
+        last_term = self.prev_term
+        for e in self.entries:
+            if e.index != expect or not last_term <= e.term <= self.term:
+                raise ValueError(
+                    f"malformed AppendEntries from node {self.src} (term {self.term}): "
+                    f"entry {e.index} of term {e.term} after index {expect - 1} of term "
+                    f"{last_term}; entries must follow prev_index densely with terms "
+                    f"between prev_term and the leader's term")
+            expect += 1
+            last_term = e.term
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AppendEntriesResponse:

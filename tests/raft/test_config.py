@@ -51,3 +51,17 @@ def test_messages_from_non_voters_are_ignored() -> None:
     node = RaftNode(RaftConfig(node_id=1, voters=(1, 2, 3)), MemoryLog(), lambda a, b: a, 0)
     ready = node.step(RequestVote(term=5, src=9, dst=1, last_log_index=0, last_log_term=0), 0)
     assert ready.messages == () and node.term == 0
+
+
+@pytest.mark.parametrize(("prev", "entries", "term"), [
+    (0, [(2, 1)], 1),  # a gap after prev_index
+    (1, [(2, 3), (3, 2)], 3),  # terms going back
+    (1, [(2, 4)], 3),  # an entry newer than the leader's term
+])
+def test_malformed_append_entries_are_refused(prev: int, entries: list[tuple[int, int]],
+                                              term: int) -> None:
+    from reference_broker.raft import AppendEntries
+    with pytest.raises(ValueError, match="malformed AppendEntries from node 2"):
+        AppendEntries(term=term, src=2, dst=1, prev_index=prev, prev_term=1,
+                      entries=tuple(Entry(index=i, term=t, data=b"") for i, t in entries),
+                      leader_commit=0)
