@@ -1,8 +1,9 @@
 """`RaftNode`: one member of a Raft group, as a sans-I/O state machine.
 
 Inputs: `step(message, now_ms)`, `tick(now_ms)`, `propose(data)`,
-`transfer_leadership(to, now_ms)`. Each input may leave effects behind; `ready()`
-hands them over (and `step`/`tick` return it) as one `Ready`: the messages to send,
+`transfer_leadership(to, now_ms)`; `status()` only reads. Each input may leave
+effects behind; `ready()` hands them over (and `step`/`tick` return it) as one
+`Ready`: the messages to send,
 the log writes (`truncate_from`, `entries`) and `hard_state` to persist, whether
 to fsync (`sync`) before any message leaves or any committed entry is applied, and
 the entries that became committed. The node never reads a clock, a socket or a
@@ -34,9 +35,10 @@ The protocol (Ongaro's thesis; etcd-raft's progress tracking):
 - Replication: per follower, probe (one AppendEntries in flight until answered)
   until the logs match, then replicate: up to ``max_inflight`` pipelined
   AppendEntries of up to ``max_batch_entries`` / ``max_batch_bytes`` each. A
-  rejection falls back to probing from the follower's hint; silence for
+  rejection falls back to probing from the follower's hint; no progress for
   ``2 * heartbeat_interval_ms`` with messages in flight is taken as loss and also
-  falls back to probing.
+  falls back to probing. Proposals made between two `ready()` calls travel
+  together (batching); an idle follower hears a new commit index at once.
 - A follower that receives entries conflicting with its own drops its log from the
   first conflict on (never at or below its commit index: that raises
   `RaftInvariantError`) and appends the leader's.
@@ -44,9 +46,16 @@ The protocol (Ongaro's thesis; etcd-raft's progress tracking):
   a majority (itself included) in that span steps down.
 - Leadership transfer (clean shutdown): the leader stops taking proposals, brings
   the target up to date, sends it `TimeoutNow`; the target starts an election at
-  once. The transfer is abandoned after ``election_timeout_ms_max``.
+  once. The transfer is abandoned after ``election_timeout_ms_max``. To shut down
+  cleanly, call ``transfer_leadership(None, now)`` and keep driving the node until
+  a Ready reports the role change (or the transfer times out), then stop.
 - Restart: term and vote come from the storage's hard state, the log from the
   storage; the commit index restarts at 0 and is relearnt from the leader.
+
+Errors: a caller's mistake (a message for another node, a transfer to a
+non-voter, bad config) raises `ValueError`; a malformed message fails when it is
+built; anything that would break Raft's safety (overwriting a committed entry, a
+second leader in a term) raises `RaftInvariantError` naming both nodes.
 
 Planted bugs (`RaftConfig.bugs`, off by default) are realistic misimplementations
 that the simulator's property tests must catch: see `PLANTED_BUGS`.
