@@ -2,9 +2,11 @@
 
 - election-safety: at most one leader per term.
 - log-matching: two logs holding an entry with the same index and term hold the
-  same entries up to it. Checked on every write: each (index, term) pair must
-  always come with the same data and the same term at ``index - 1``; by
-  induction on the index that is log matching over every log ever written.
+  same entries up to it. Checked on every write once it is durable (its fsync
+  done, or kept by a crash): each (index, term) pair must always come with the
+  same data and the same term at ``index - 1``; by induction on the index that is
+  log matching over every log that ever existed. (Writes a crash loses were never
+  seen by anyone: a single-node cluster may legitimately reuse their term.)
 - leader-completeness: a new leader's log holds every entry known committed.
 - leader-append-only: a leader never truncates its own log.
 - state-machine-safety: every node applies, at each index, the same entry, in
@@ -51,11 +53,12 @@ class SafetyChecker:
                                   f"from {before} back to {commit_index}")
         self._commit[node] = commit_index
 
-    def on_written(self, node: int, entries: Sequence[Entry], log: Sequence[Entry]) -> None:
-        """``entries`` were just appended to ``node``'s ``log`` (already included)."""
+    def on_written(self, node: int, entries: Sequence[Entry], prev_terms: Sequence[int],
+                   log: Sequence[Entry]) -> None:
+        """``entries`` became durable on ``node``; ``prev_terms`` are the terms of the
+        entries before each when they were written; ``log`` is for the message."""
         pairs = self._pairs
-        for e in entries:
-            prev = log[e.index - 2].term if e.index > 1 else 0
+        for e, prev in zip(entries, prev_terms, strict=True):
             seen = pairs.get((e.index, e.term))
             if seen is None:
                 pairs[(e.index, e.term)] = (e.data, prev, node)

@@ -163,7 +163,10 @@ class _Slot:
     clock_offset_ms: int = 0
     raft: RaftNode | None = None
     applied: int = 0
-    pending: deque[tuple[int | None, int, Ready]] = field(default_factory=deque)
+    # Readies not yet released: fsync done at (None: no fsync), journal position,
+    # the Ready, and the term before each of its entries when written
+    pending: deque[tuple[int | None, int, Ready, tuple[int, ...]]] = field(
+        default_factory=deque)
 
 
 class Simulation:
@@ -257,6 +260,9 @@ class Simulation:
         slot.pending.clear()
         self.result.crashes += 1
         self.result.lost_writes += slot.disk.crash(self._disk_rng)
+        log = slot.disk.log  # what survived is durable now: check it all
+        prevs = [0, *(e.term for e in log[:-1])] if log else []
+        self.checker.on_written(slot.id, log, prevs, log)
 
     def heal_all(self) -> None:
         """The start of the liveness phase: no faults from here on (but the residual
@@ -327,12 +333,12 @@ class Simulation:
                 self.result.truncations += 1
                 checker.on_truncate(slot.id, ready.truncate_from, ready.role is Role.LEADER)
             persist(disk, ready.truncate_from, ready.entries, ready.hard_state, sync=False)
-            if ready.entries:
-                checker.on_written(slot.id, ready.entries, disk.log)
+            log = disk.log
+            prevs = tuple(log[e.index - 2].term if e.index > 1 else 0 for e in ready.entries)
             done = self.now_ms + self._disk_rng.randint(0, self.options.fsync_ms_max)
-            slot.pending.append((done, disk.written, ready))
+            slot.pending.append((done, disk.written, ready, prevs))
         elif ready.messages or ready.committed:
-            slot.pending.append((None, 0, ready))
+            slot.pending.append((None, 0, ready, ()))
         if ready.role_changed and ready.role is Role.LEADER:
             checker.on_leader(slot.id, ready.term, disk.log)
         if slot.pending:
@@ -343,11 +349,13 @@ class Simulation:
         pending = slot.pending
         now = self.now_ms
         while pending:
-            done, position, ready = pending[0]
+            done, position, ready, prevs = pending[0]
             if done is not None:
                 if done > now:
                     return
                 slot.disk.sync_upto(position)
+                if ready.entries:
+                    self.checker.on_written(slot.id, ready.entries, prevs, slot.disk.log)
             pending.popleft()
             for msg in ready.messages:
                 self.net.send(msg, now)

@@ -100,3 +100,16 @@ def test_a_schedule_failure_replays_from_its_printed_command() -> None:
                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 1, out.stdout + out.stderr
     assert info.value.reason in out.stdout
+
+
+def test_single_node_may_reuse_a_term_whose_writes_a_crash_lost() -> None:
+    """A lone node elects itself without telling anyone; if a crash loses that term's
+    hard state and entries, leading the same term again with other entries is
+    legal (nobody saw the first). The checker judges durable writes only."""
+    schedule: Schedule = (Run(ticks=20), Propose(count=3), Run(ticks=5), Crash(node=1),
+                          Restart(node=1), Run(ticks=40), Propose(count=3), Crash(node=1),
+                          Restart(node=1), Run(ticks=40), Propose(count=3), Run(ticks=5))
+    lost = 0
+    for seed in range(30):
+        lost += run_simulation(SimOptions(seed=seed, nodes=1), schedule).lost_writes
+    assert lost > 0
