@@ -25,13 +25,28 @@ from harness.cluster._run import RunDir
 from harness.cluster._tcpproxy import ProxyHub
 from harness.errors import UsageError
 
+#: Node ports come from below Linux's ephemeral range (32768-60999 by default): a port
+#: the kernel hands out for bind(0) can be taken by any outgoing connection before the
+#: node binds it, which made starts fail with EADDRINUSE on a busy machine.
+NODE_PORTS = (20000, 32000)
+_port_rng = random.Random()
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel reports free now (a later bind may still race; rare)."""
+    """A port free now, outside the ephemeral range (a later bind may still race with
+    another run choosing the same port; rare, and such a start fails loudly)."""
+    for _ in range(200):
+        port = _port_rng.randrange(*NODE_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
+        got: int = s.getsockname()[1]
+        return got
 
 
 class ProxyBackend(Backend):
