@@ -1,7 +1,8 @@
 """`Simulation`: N Raft nodes in one process on a simulated clock, network and disk.
 
 One seed drives everything; the network, each node's election timeouts, the disk
-(fsync latency, what a crash keeps) and the random schedule each draw from their
+(fsync latency, what a crash keeps), the clocks, the scheduler (the order in which
+nodes' timers fire within a tick) and the random schedule each draw from their
 own random source, derived from the seed by name, so changing one subsystem does
 not reshuffle the others. The options are printed (`SimOptions.describe`) before
 a run, and a failure ends with the command that replays it (`SimFailure.replay`).
@@ -182,6 +183,7 @@ class Simulation:
                               delay_ms_min=options.delay_ms_min,
                               delay_ms_max=options.delay_ms_max)
         self._disk_rng = random.Random(derive_seed(seed, "disk"))
+        self._scheduler = random.Random(derive_seed(seed, "scheduler"))
         self.checker = SafetyChecker()
         self.result = SimResult(network=self.net.stats)
         self._next_value = 0
@@ -246,7 +248,9 @@ class Simulation:
             slot = slots[msg.dst]
             if slot.raft is not None:
                 self._handle(slot, slot.raft.step(msg, self._clock(slot)))
-        for slot in slots.values():
+        order = list(slots.values())
+        self._scheduler.shuffle(order)  # which node's timers fire first this tick
+        for slot in order:
             if slot.raft is not None:
                 if slot.pending:
                     self._release(slot)
