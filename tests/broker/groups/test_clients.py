@@ -8,12 +8,9 @@ resumes from the committed offsets (it reads only what was produced after them).
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
@@ -34,6 +31,10 @@ CONFIG = {
 }
 PARTITIONS = 4
 WAIT_S = 40.0
+# kafka-python 3.0.12 can lose a join: when poll()'s timeout expires after its JoinGroup
+# response but before the SyncGroup response, the member never completes the join (no
+# heartbeats, no assignment) and is evicted. Long polls make that window unlikely.
+POLL_MS = 3000
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = PARTITIONS) -> None:
@@ -81,62 +82,123 @@ def kp_consumer(bootstrap: str, group: str, topic: str) -> Iterator[KafkaConsume
 
 def kp_poll_commit(c: KafkaConsumer, seen: list[int]) -> None:
     """One poll; record the values; commit what was consumed (commit-after-process)."""
-    batches = c.poll(timeout_ms=200)
+    batches = c.poll(timeout_ms=POLL_MS)
     got = [int(r.value) for recs in batches.values() for r in recs]
     if got:
         seen.extend(got)
         c.commit()
 
 
-class KPWorker(threading.Thread):
-    """A kafka-python group consumer in its own thread (as applications run them):
-    poll, record the values, commit after processing; `call(fn)` runs `fn(consumer)` in
-    that thread (kafka-python consumers are not thread-safe).
+def _kp_worker_main(conn: Any, bootstrap: str, group: str, topic: str,
+                    extra: dict[str, Any]) -> None:
+    """Child process: one kafka-python group consumer; poll, commit after processing,
+    report the assignment and the values seen; answer `call` commands."""
+    import pickle
 
-    Two kafka-python consumers polled in turn from one thread can starve each other: a
-    poll that waits in a JoinGroup (which waits for the other member to rejoin) keeps
-    the other from polling, so it is evicted by its session timeout instead."""
+    kw: dict[str, Any] = {
+        "bootstrap_servers": bootstrap, "group_id": group, "auto_offset_reset": "earliest",
+        "enable_auto_commit": False, "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 500, "max_poll_records": 5, "request_timeout_ms": 30000}
+    kw.update(pickle.loads(extra["kw"]) if extra.get("kw") else {})
+    c = KafkaConsumer(topic, **kw)
+    last: list[tuple[str, int]] = []
+    try:
+        while True:
+            while conn.poll():
+                cmd, arg = conn.recv()
+                if cmd == "stop":
+                    return
+                if cmd == "committed":
+                    parts = [TopicPartition(topic, p) for p in arg]
+                    ends = c.end_offsets(parts)
+                    conn.send(("result", ({p.partition: c.committed(p) for p in parts},
+                                          {p.partition: ends[p] for p in parts})))
+            batches = c.poll(timeout_ms=POLL_MS)
+            got = [int(r.value) for recs in batches.values() for r in recs]
+            if got:
+                c.commit()
+            now = sorted((tp.topic, tp.partition) for tp in c.assignment())
+            if got or now != last:
+                last = now
+                conn.send(("state", (now, got)))
+    finally:
+        c.close(autocommit=False)
+        conn.send(("closed", None))
 
-    def __init__(self, bootstrap: str, group: str, topic: str) -> None:
-        super().__init__(daemon=True)
-        self._args = (bootstrap, group, topic)
-        self._calls: queue.Queue[tuple[Callable[[KafkaConsumer], Any], Future[Any]]] = (
-            queue.Queue())
-        self._stop_event = threading.Event()
+
+class KPWorker:
+    """A kafka-python group consumer in its own process, as applications run them.
+
+    Own processes, not threads: two kafka-python 3.0.12 consumers in one process
+    sometimes leave one stuck after its SyncGroup response (it stops heartbeating and
+    is evicted), a client-side fault that would make these tests flaky."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str, **kw: Any) -> None:
+        import multiprocessing
+        import pickle
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_kp_worker_main, daemon=True,
+            args=(child, bootstrap, group, topic, {"kw": pickle.dumps(kw) if kw else b""}))
         self.seen: list[int] = []
         self.assignment: set[TopicPartition] = set()
-        self.error: BaseException | None = None
+        self.closed = False
 
-    def run(self) -> None:
-        try:
-            with kp_consumer(*self._args) as c:
-                while not self._stop_event.is_set():
-                    kp_poll_commit(c, self.seen)
-                    self.assignment = set(c.assignment())
-                    while not self._calls.empty():
-                        fn, fut = self._calls.get()
-                        try:
-                            fut.set_result(fn(c))
-                        except Exception as exc:
-                            fut.set_exception(exc)
-        except BaseException as exc:
-            self.error = exc
+    def start(self) -> None:
+        self._proc.start()
 
-    def call(self, fn: Callable[[KafkaConsumer], Any]) -> Any:
-        fut: Future[Any] = Future()
-        self._calls.put((fn, fut))
-        return fut.result(timeout=WAIT_S)
+    def refresh(self) -> Any:
+        """Take in the child's reports; returns the last command result, if any."""
+        result = None
+        while not self.closed and self._conn.poll(0.02):
+            try:
+                kind, value = self._conn.recv()
+            except (EOFError, OSError):  # the process is gone
+                self.closed = True
+                break
+            if kind == "state":
+                parts, got = value
+                self.assignment = {TopicPartition(t, p) for t, p in parts}
+                self.seen.extend(got)
+            elif kind == "result":
+                result = value
+            elif kind == "closed":
+                self.closed = True
+        return result
+
+    def committed(self, partitions: list[int]) -> Any:
+        self._conn.send(("committed", partitions))
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            result = self.refresh()
+            if result is not None:
+                return result
+        raise AssertionError("the consumer process did not answer")
 
     def stop(self) -> None:
-        """Close the consumer (a LeaveGroup) and wait for the thread."""
-        self._stop_event.set()
-        if self.ident is not None:  # started
-            self.join(WAIT_S)
-        assert self.error is None, self.error
+        """Close the consumer (a LeaveGroup) and wait for the process."""
+        if self._proc.pid is None:
+            return
+        if self._proc.is_alive():
+            with suppress(BrokenPipeError, OSError):
+                self._conn.send(("stop", None))
+            deadline = time.monotonic() + WAIT_S
+            while not self.closed and self._proc.is_alive() and time.monotonic() < deadline:
+                self.refresh()
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join()
 
 
-def idle() -> None:
-    time.sleep(0.05)
+def refreshing(*workers: KPWorker) -> Callable[[], None]:
+    def step() -> None:
+        for w in workers:
+            w.refresh()
+        time.sleep(0.02)
+    return step
 
 
 def test_kafka_python_group_assignment_rebalance_commits_and_restart(
@@ -149,6 +211,7 @@ def test_kafka_python_group_assignment_rebalance_commits_and_restart(
     w1 = KPWorker(bs, "kpg", "kp")
     w2 = KPWorker(bs, "kpg", "kp")
     try:
+        idle = refreshing(w1, w2)
         w1.start()
         wait_until("w1 to own every partition", lambda: w1.assignment == all_parts, idle)
         w2.start()
@@ -165,9 +228,8 @@ def test_kafka_python_group_assignment_rebalance_commits_and_restart(
                    idle)
         produce(bs, "kp", range(60, 80))
         wait_until("the new records", lambda: set(w1.seen) >= set(range(60, 80)), idle)
-        committed = w1.call(lambda c: {p.partition: c.committed(p) for p in all_parts})
-        ends = w1.call(lambda c: c.end_offsets(list(all_parts)))
-        assert committed == {p.partition: ends[p] for p in all_parts}
+        committed, ends = w1.committed(sorted(p.partition for p in all_parts))
+        assert committed == ends
     finally:
         w1.stop()
         w2.stop()
@@ -178,8 +240,9 @@ def test_kafka_python_group_assignment_rebalance_commits_and_restart(
     try:
         w3.start()
         wait_until("the records produced after the last commit",
-                   lambda: set(w3.seen) >= set(range(80, 100)), idle)
+                   lambda: set(w3.seen) >= set(range(80, 100)), refreshing(w3))
         time.sleep(0.5)
+        w3.refresh()
     finally:
         w3.stop()
     assert sorted(w3.seen) == list(range(80, 100)), "resumed from the committed offsets"
@@ -328,37 +391,6 @@ def test_confluent_assignment_strategies(broker_factory: Callable[..., BrokerPro
         c2.close()
 
 
-class PollingThread(threading.Thread):
-    """A kafka-python consumer polling in its own thread, as an application would.
-
-    Two kafka-python consumers polled in turn from one thread can starve each other: a
-    poll that waits in a JoinGroup (which waits for the other member to rejoin) keeps
-    the other from polling, so it is evicted by its session timeout instead."""
-
-    def __init__(self, make: Callable[[], KafkaConsumer]) -> None:
-        super().__init__(daemon=True)
-        self._make = make
-        self._stop_event = threading.Event()
-        self.assignment: set[TopicPartition] = set()
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            c = self._make()
-            try:
-                while not self._stop_event.is_set():
-                    c.poll(100)
-                    self.assignment = set(c.assignment())
-            finally:
-                c.close()
-        except BaseException as exc:
-            self.error = exc
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(30)
-
-
 def test_kafka_python_roundrobin_assignor(broker_factory: Callable[..., BrokerProcess]) -> None:
     from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 
@@ -366,22 +398,18 @@ def test_kafka_python_roundrobin_assignor(broker_factory: Callable[..., BrokerPr
     bs = broker.bootstrap
     create_topic(bs, "rr")
     all_parts = {TopicPartition("rr", p) for p in range(PARTITIONS)}
-    kw: dict[str, Any] = {"bootstrap_servers": bs, "group_id": "rrg",
-                          "session_timeout_ms": 6000, "heartbeat_interval_ms": 500,
-                          "partition_assignment_strategy": [RoundRobinPartitionAssignor]}
-    t1 = PollingThread(lambda: KafkaConsumer("rr", **kw))
-    t2 = PollingThread(lambda: KafkaConsumer("rr", **kw))
-    t1.start()
-    t2.start()
+    w1 = KPWorker(bs, "rrg", "rr", partition_assignment_strategy=[RoundRobinPartitionAssignor])
+    w2 = KPWorker(bs, "rrg", "rr", partition_assignment_strategy=[RoundRobinPartitionAssignor])
     try:
+        w1.start()
+        w2.start()
         wait_until("a balanced round-robin assignment",
-                   lambda: (len(t1.assignment) == len(t2.assignment) == 2
-                            and t1.assignment | t2.assignment == all_parts),
-                   lambda: time.sleep(0.1))
+                   lambda: (len(w1.assignment) == len(w2.assignment) == 2
+                            and w1.assignment | w2.assignment == all_parts),
+                   refreshing(w1, w2))
     finally:
-        t1.stop()
-        t2.stop()
-    assert t1.error is None and t2.error is None, (t1.error, t2.error)
+        w1.stop()
+        w2.stop()
 
 
 def test_confluent_static_member_restart_keeps_its_partitions(
