@@ -6,9 +6,10 @@ Three measurements, each printed with its ratio:
    10 ms tick for ``--sim-s`` simulated seconds. Prints simulated ticks per wall
    second, entries committed (applied by every node) per wall second, and how much
    faster than real time the simulation runs.
-2. pipelining: the same load with ``max_inflight=1, max_batch_entries=1`` (one
-   entry per round trip) against the defaults, as entries committed per *simulated*
-   second: what batching and pipelining buy under 1-20 ms network delay.
+2. pipelining: the same load with one entry per round trip
+   (``max_inflight=1, max_batch_entries=1``), pipelining only, batching only, and
+   the defaults, as entries committed per *simulated* second: what batching and
+   pipelining buy under 1-20 ms network delay and 0-10 ms fsyncs.
 3. faults: seeded random fault schedules (as ``python -m harness.sim`` runs them):
    seeds and ticks per wall second.
 
@@ -24,9 +25,9 @@ from harness.sim import Propose, SimOptions, Simulation, run_simulation
 
 
 def steady(nodes: int, sim_s: float, per_tick: int, max_inflight: int = 8,
-           max_batch_entries: int = 64) -> dict[str, float]:
+           max_batch_entries: int = 64, fifo_links: bool = False) -> dict[str, float]:
     sim = Simulation(SimOptions(seed=1, nodes=nodes, max_inflight=max_inflight,
-                                max_batch_entries=max_batch_entries))
+                                max_batch_entries=max_batch_entries, fifo_links=fifo_links))
     for _ in range(50):  # elect a leader first
         sim.tick()
     ticks = int(sim_s * 1000 / sim.options.tick_ms)
@@ -57,13 +58,22 @@ def main() -> None:
               f"{r['committed_per_s']:9,.0f} committed entries/s  "
               f"{r['messages_per_s']:9,.0f} messages/s  {r['speedup']:5.1f}x real time")
 
-    print("pipelining and batching (3 nodes), committed entries per simulated second")
-    base = steady(3, args.sim_s / 2, args.per_tick, max_inflight=1, max_batch_entries=1)
-    full = steady(3, args.sim_s / 2, args.per_tick)
     offered = args.per_tick * 100
-    one, many = base["committed_per_sim_s"], full["committed_per_sim_s"]
-    print(f"  offered {offered:,}/s; one entry per round trip: {one:8,.0f}/s; "
-          f"batched + pipelined: {many:8,.0f}/s  (ratio {many / max(one, 1):.1f}x)")
+    print(f"pipelining and batching (3 nodes, {offered:,} proposals offered per simulated s),"
+          " entries committed per simulated second")
+    print(f"  {'':40s} {'reordering links':>18s} {'in-order links':>16s}")
+    base: dict[bool, float] = {}
+    for label, inflight, batch in (("one entry per round trip", 1, 1),
+                                   ("pipelined (8 in flight), 1 entry each", 8, 1),
+                                   ("batched (64), 1 in flight", 1, 64),
+                                   ("batched + pipelined (defaults)", 8, 64)):
+        cells = []
+        for fifo in (False, True):
+            rate = steady(3, args.sim_s / 2, args.per_tick, max_inflight=inflight,
+                          max_batch_entries=batch, fifo_links=fifo)["committed_per_sim_s"]
+            base.setdefault(fifo, rate)
+            cells.append(f"{rate:7,.0f}/s ({rate / max(base[fifo], 1):4.1f}x)")
+        print(f"  {label:40s} {cells[0]:>18s} {cells[1]:>16s}")
 
     print(f"random fault schedules (3 nodes, 40 commands), {args.seeds} seeds")
     t0 = time.perf_counter()

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                  "liveness_ticks", "liveness_loss_pct", "max_inflight", "max_batch_entries"):
         ap.add_argument("--" + name.replace("_", "-"), type=int,
                         default=getattr(defaults, name))
+    ap.add_argument("--fifo-links", action="store_true",
+                    help="keep each link in order (TCP-like); default: messages may overtake")
     ap.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     args = ap.parse_args(argv)
     try:
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             fsync_ms_max=args.fsync_ms_max, clock_drift_pct=args.clock_drift_pct,
             liveness_ticks=args.liveness_ticks, liveness_loss_pct=args.liveness_loss_pct,
             max_inflight=args.max_inflight, max_batch_entries=args.max_batch_entries,
+            fifo_links=args.fifo_links,
             bugs=frozenset(args.bug))
     except (LogtrialError, ValueError) as e:
         print(f"harness.sim: error: {e}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""A simulated network: per-message delay (hence reordering), loss, duplication
-and partitions, all drawn from its own seeded random source.
+"""A simulated network: per-message delay (hence reordering, unless ``fifo`` keeps
+each link in order as TCP does), loss, duplication and partitions, all drawn from
+its own seeded random source.
 
 Partitions are data: the set of (src, dst) links that are cut. A message is
 judged when it is sent and again when it arrives, so a partition that starts
@@ -29,8 +30,10 @@ class SimNetwork:
     """Messages in flight, ordered by delivery time then by send order."""
 
     def __init__(self, rng: random.Random, *, delay_ms_min: int = 1, delay_ms_max: int = 20,
-                 loss: float = 0.0, duplicate: float = 0.0) -> None:
+                 loss: float = 0.0, duplicate: float = 0.0, fifo: bool = False) -> None:
         self._rng = rng
+        self.fifo = fifo  # links keep order (like TCP): no message overtakes another
+        self._link_last: dict[tuple[int, int], int] = {}
         self.delay_ms_min = delay_ms_min
         self.delay_ms_max = delay_ms_max
         self.loss = loss
@@ -72,6 +75,10 @@ class SimNetwork:
         for _ in range(copies):
             self._seq += 1
             at = now_ms + rng.randint(self.delay_ms_min, self.delay_ms_max)
+            if self.fifo:
+                link = (msg.src, msg.dst)
+                at = max(at, self._link_last.get(link, 0))
+                self._link_last[link] = at
             heapq.heappush(self._queue, (at, self._seq, msg))
 
     def due(self, now_ms: int) -> list[Message]:

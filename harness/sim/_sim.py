@@ -80,6 +80,7 @@ class SimOptions:
     tick_ms: int = 10
     delay_ms_min: int = 1
     delay_ms_max: int = 20
+    fifo_links: bool = False  # True: no reordering within a link (TCP-like)
     fsync_ms_max: int = 10
     clock_drift_pct: int = 5  # each node's clock runs at 1 ± up to this much
     liveness_ticks: int = 600
@@ -102,6 +103,7 @@ class SimOptions:
     def describe(self) -> str:
         return (f"seed={self.seed} nodes={self.nodes} tick_ms={self.tick_ms} "
                 f"delay_ms={self.delay_ms_min}..{self.delay_ms_max} "
+                f"fifo_links={self.fifo_links} "
                 f"fsync_ms_max={self.fsync_ms_max} clock_drift_pct={self.clock_drift_pct} "
                 f"liveness_ticks={self.liveness_ticks} "
                 f"liveness_loss_pct={self.liveness_loss_pct} "
@@ -120,6 +122,8 @@ def replay_command(options: SimOptions, schedule: Schedule | None, length: int =
         value = getattr(options, name)
         if value != getattr(defaults, name):
             cmd += ["--" + name.replace("_", "-"), str(value)]
+    if options.fifo_links:
+        cmd += ["--fifo-links"]
     for bug in sorted(options.bugs):
         cmd += ["--bug", bug]
     if schedule is None:
@@ -181,7 +185,7 @@ class Simulation:
         self.ids = tuple(range(1, options.nodes + 1))
         self.net = SimNetwork(random.Random(derive_seed(seed, "network")),
                               delay_ms_min=options.delay_ms_min,
-                              delay_ms_max=options.delay_ms_max)
+                              delay_ms_max=options.delay_ms_max, fifo=options.fifo_links)
         self._disk_rng = random.Random(derive_seed(seed, "disk"))
         self._scheduler = random.Random(derive_seed(seed, "scheduler"))
         self.checker = SafetyChecker()

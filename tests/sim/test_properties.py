@@ -53,11 +53,11 @@ def test_five_nodes_stay_safe_and_recover(seed: int, schedule: Schedule) -> None
 
 
 @given(seed=seeds, inflight=st.sampled_from([1, 2, 8]), batch=st.sampled_from([1, 3, 64]),
-       schedule=schedules(3, max_length=20))
+       fifo=st.booleans(), schedule=schedules(3, max_length=20))
 def test_pipelining_and_batching_limits_stay_safe(seed: int, inflight: int, batch: int,
-                                                  schedule: Schedule) -> None:
-    _run(SimOptions(seed=seed, nodes=3, max_inflight=inflight, max_batch_entries=batch),
-         schedule)
+                                                  fifo: bool, schedule: Schedule) -> None:
+    _run(SimOptions(seed=seed, nodes=3, max_inflight=inflight, max_batch_entries=batch,
+                    fifo_links=fifo), schedule)
 
 
 @given(seed=seeds, nodes=st.sampled_from([1, 2, 3, 4, 5]))
