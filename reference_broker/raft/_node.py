@@ -98,6 +98,9 @@ PLANTED_BUGS = {
                                "overwrites the conflicting entries in place but keeps "
                                "the divergent suffix behind them, so entries of a deposed "
                                "leader survive (log matching breaks)",
+    "unclean-election": "voters grant (pre-)votes without comparing logs, so a node "
+                        "missing committed entries can become leader and overwrite them "
+                        "(Kafka's unclean leader election)",
 }
 
 #: Draws an election timeout in [lo, hi] ms; injected so the core has no randomness.
@@ -221,6 +224,7 @@ class RaftNode:
         self._peers = tuple(v for v in config.voters if v != self.id)
         self._randint = randint
         self._truncate_bug = "no-truncate-on-election" in config.bugs
+        self._unclean_bug = "unclean-election" in config.bugs
         hs = storage.hard_state()
         self.term = hs.term
         self.voted_for = hs.voted_for
@@ -668,6 +672,8 @@ class RaftNode:
                                      hint_index=0 if success else index, last_index=last)
 
     def _up_to_date(self, last_index: int, last_term: int) -> bool:
+        if self._unclean_bug:
+            return True  # planted bug: any candidate will do
         return (last_term, last_index) >= (self.log.last_term, self.log.last_index)
 
     def _in_lease(self, now_ms: int) -> bool:

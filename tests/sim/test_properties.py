@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from harness.sim import Schedule, SimFailure, SimOptions, run_simulation, schedule_to_json
 from harness.sim.strategies import schedules
+from reference_broker.raft import PLANTED_BUGS
 
 seeds = st.integers(0, 2**32 - 1)
-BUG = "no-truncate-on-election"
 
 
 def _run(options: SimOptions, schedule: Schedule | None, length: int = 40) -> None:
@@ -66,11 +66,23 @@ def test_seeded_random_schedules_stay_safe_and_recover(seed: int, nodes: int) ->
     _run(SimOptions(seed=seed, nodes=nodes), None, length=60)
 
 
-# -- quality: the property tests must catch a planted bug --------------------------
+# -- quality: the property tests must catch every planted bug ------------------------
 
-def test_generated_schedules_catch_the_no_truncate_bug() -> None:
-    """With ``no-truncate-on-election`` switched on, hypothesis finds a schedule that
-    breaks log matching and shrinks it; the failure carries its replay command."""
+#: What each planted bug breaks first (the checker that must notice).
+EXPECTED = {
+    "no-truncate-on-election": ("log-matching",),
+    "unclean-election": ("leader-completeness", "state-machine-safety", "committed"),
+}
+
+
+def test_every_planted_bug_has_a_quality_test() -> None:
+    assert set(EXPECTED) == set(PLANTED_BUGS)
+
+
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_generated_schedules_catch_the_planted_bug(bug: str) -> None:
+    """With the bug switched on, hypothesis finds a schedule that breaks a safety
+    property and shrinks it; the failure carries its replay command."""
     found: list[SimFailure] = []
 
     @settings(max_examples=1000, database=None, derandomize=True, deadline=None,
@@ -79,7 +91,7 @@ def test_generated_schedules_catch_the_no_truncate_bug() -> None:
     @given(seed=seeds, schedule=schedules(3, max_length=12))
     def prop(seed: int, schedule: Schedule) -> None:
         try:
-            run_simulation(SimOptions(seed=seed, nodes=3, bugs=frozenset({BUG})), schedule)
+            run_simulation(SimOptions(seed=seed, nodes=3, bugs=frozenset({bug})), schedule)
         except SimFailure as e:
             found.append(e)
             raise
@@ -88,21 +100,23 @@ def test_generated_schedules_catch_the_no_truncate_bug() -> None:
         prop()
     failure = info.value
     assert failure.kind == "correctness"
-    assert "log-matching" in failure.reason or "leader-completeness" in failure.reason \
-        or "state-machine-safety" in failure.reason, failure.reason
-    assert f"--bug {BUG}" in failure.replay and "--schedule" in failure.replay
-    print("runs that failed:", len(found))
+    assert any(p in failure.reason for p in EXPECTED[bug]), failure.reason
+    assert f"--bug {bug}" in failure.replay and "--schedule" in failure.replay
+    print(f"{bug}: {len(found)} failing runs while shrinking; shrunk: {failure.replay}")
     assert len(found) >= 2  # found, then shrunk
 
 
-def test_seeded_runs_catch_the_no_truncate_bug_and_pass_without_it() -> None:
+@pytest.mark.parametrize("bug", sorted(EXPECTED))
+def test_seeded_runs_catch_the_planted_bug_and_pass_without_it(bug: str) -> None:
     caught = []
-    for seed in range(40):
+    for seed in range(100):
         try:
-            run_simulation(SimOptions(seed=seed, bugs=frozenset({BUG})))
+            run_simulation(SimOptions(seed=seed, bugs=frozenset({bug})))
         except SimFailure as e:
             assert e.kind == "correctness", e
             caught.append(seed)
-    assert caught, "no seed in 0..39 caught the planted bug"
-    for seed in caught[:5]:  # the same seeds pass without the bug
+        if len(caught) >= 3:
+            break
+    assert caught, f"no seed in 0..99 caught {bug}"
+    for seed in caught:  # the same seeds pass without the bug
         run_simulation(SimOptions(seed=seed))
