@@ -213,19 +213,18 @@ class Simulation:
         elif isinstance(cmd, Partition):
             self.net.partition(cmd.groups, self.ids)
         elif isinstance(cmd, IsolateLeader):
-            leaders = self._leaders()
-            if leaders:
-                lead = max(leaders, key=lambda s: s.raft.term if s.raft else 0).id
-                self.net.partition([(lead,), tuple(i for i in self.ids if i != lead)],
+            top = self._top_leader()
+            if top is not None:
+                self.net.partition([(top.id,), tuple(i for i in self.ids if i != top.id)],
                                    self.ids)
         elif isinstance(cmd, Heal):
             self.net.heal()
         elif isinstance(cmd, Crash):
             self.crash(cmd.node)
         elif isinstance(cmd, CrashLeader):
-            leaders = self._leaders()
-            if leaders:
-                self.crash(max(leaders, key=lambda s: s.raft.term if s.raft else 0).id)
+            top = self._top_leader()
+            if top is not None:
+                self.crash(top.id)
         elif isinstance(cmd, Restart):
             down = self.slots.get(cmd.node)
             if down is not None and down.raft is None:
@@ -234,13 +233,11 @@ class Simulation:
             self.net.loss = cmd.loss
             self.net.duplicate = cmd.duplicate
         elif isinstance(cmd, Transfer):
-            leaders = self._leaders()
-            if leaders:
-                slot = max(leaders, key=lambda s: s.raft.term if s.raft else 0)
-                assert slot.raft is not None
-                to = cmd.to if cmd.to in self.ids and cmd.to != slot.id else None
-                slot.raft.transfer_leadership(to, self._clock(slot))
-                self._handle(slot, slot.raft.ready())
+            top = self._top_leader()
+            if top is not None and top.raft is not None:
+                to = cmd.to if cmd.to in self.ids and cmd.to != top.id else None
+                top.raft.transfer_leadership(to, self._clock(top))
+                self._handle(top, top.raft.ready())
 
     def tick(self) -> None:
         """One step of simulated time: deliver, complete fsyncs, fire timers."""
@@ -317,8 +314,14 @@ class Simulation:
         return slot.clock_offset_ms + int(self.now_ms * slot.clock_rate)
 
     def _leaders(self) -> list[_Slot]:
+        """Every live node that thinks it leads (stale leaders included)."""
         return [s for s in self.slots.values()
                 if s.raft is not None and s.raft.role is Role.LEADER]
+
+    def _top_leader(self) -> _Slot | None:
+        """The leader of the highest term, if any."""
+        leaders = self._leaders()
+        return max(leaders, key=lambda s: s.raft.term if s.raft else 0) if leaders else None
 
     def _propose(self, slot: _Slot, prefix: bytes = b"v", count: int = 1) -> int | None:
         """Propose ``count`` unique values at once (they batch); the first's index."""
