@@ -55,8 +55,12 @@ def schedules(draw: Any, nodes: Sequence[str], kinds: Sequence[str] = KINDS, *,
               horizon_s: float = 10.0, max_faults_per_kind: int = 3) -> list[Step]:
     """An explicit schedule within ``horizon_s`` seconds over ``nodes`` (>= 2)."""
     steps: list[Step] = []
+    # Kills and pauses share one timeline: a killed node cannot also be paused (the
+    # nemesis would record that as an error), so their intervals never overlap.
+    clock: dict[str, float] = {}
     for kind in kinds:
-        t = 0.0
+        timeline = "process" if kind in ("kill", "pause") else kind
+        t = clock.get(timeline, 0.0)
         for _ in range(draw(st.integers(0, max_faults_per_kind))):
             gap = draw(st.floats(0.0, horizon_s / 4, allow_nan=False))
             hold = draw(st.floats(0.01, horizon_s / 4, allow_nan=False))
@@ -66,5 +70,6 @@ def schedules(draw: Any, nodes: Sequence[str], kinds: Sequence[str] = KINDS, *,
             steps.append(Step(at_s=t + gap, action="start", fault=f))
             steps.append(Step(at_s=t + gap + hold, action="stop", fault=f))
             t += gap + hold
+        clock[timeline] = t
     steps.sort(key=lambda s: (s.at_s, s.action != "stop"))
     return explicit(steps)
