@@ -50,10 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="HOST:PORT", help="address to listen on (port 0: ephemeral)")
     p.add_argument("--advertise", type=_hostport, default=None, metavar="HOST:PORT",
                    help="address given to clients in Metadata (default: the bound one)")
-    p.add_argument("--data-dir", type=Path, required=True, help="directory of the logs")
+    p.add_argument("--data-dir", type=Path, help="directory of the logs (required)")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="broker property with Kafka's name (repeatable), "
                         "e.g. num.partitions=3, log.flush.policy=always")
+    p.add_argument("--bug", action="append", default=[], metavar="NAME",
+                   help="switch on a planted bug (repeatable; see --list-bugs)")
+    p.add_argument("--list-bugs", action="store_true",
+                   help="list the planted bugs with a line each, and exit")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
     return p
@@ -134,8 +138,20 @@ def _use_uvloop() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.list_bugs:
+        from reference_broker.bugs import BUGS
+
+        for name, what in BUGS.items():
+            print(f"{name}: {what}")
+        return 0
+    if args.data_dir is None:
+        parser.error("the following arguments are required: --data-dir")
     try:
-        config = broker_config(parse_pairs(args.config))
+        pairs = parse_pairs(args.config)
+        if args.bug:
+            named = [b for b in pairs.get("logtrial.bugs", "").split(",") if b]
+            pairs["logtrial.bugs"] = ",".join([*named, *args.bug])
+        config = broker_config(pairs)
     except ConfigError as exc:
         parser.error(str(exc))
     data_dir: Path = args.data_dir

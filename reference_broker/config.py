@@ -161,6 +161,8 @@ _IGNORED_BROKER_KEYS = frozenset({
     # read by the group coordinator from BrokerConfig.raw
     "group.max.size", "offset.metadata.max.bytes", "offsets.topic.segment.bytes",
     "offsets.retention.check.interval.ms",
+    # planted bugs (reference_broker.bugs), validated in broker_config
+    "logtrial.bugs",
 })
 BROKER_KEYS = frozenset(_BROKER_KEYS) | _IGNORED_BROKER_KEYS
 
@@ -181,6 +183,13 @@ def broker_config(settings: Mapping[str, str]) -> BrokerConfig:
     """Build a BrokerConfig from Kafka-named properties (unknown key -> ConfigError)."""
     top: dict[str, Any] = {}
     log: dict[str, Any] = {}
+    if "logtrial.bugs" in settings:
+        from reference_broker.bugs import parse_bugs
+
+        try:
+            parse_bugs(settings["logtrial.bugs"].split(","))
+        except ValueError as e:
+            raise ConfigError(f"logtrial.bugs: {e}") from None
     for key, raw in settings.items():
         if key in _IGNORED_BROKER_KEYS:
             continue

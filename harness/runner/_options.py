@@ -69,6 +69,13 @@ class RunOptions:
             bad("--target external needs --bootstrap host:port[,host:port...]")
         if self.bugs and self.target != "reference":
             bad("--bug plants bugs in the reference broker; use it with --target reference")
+        if self.bugs:
+            from reference_broker.bugs import parse_bugs
+
+            try:
+                parse_bugs(self.bugs)
+            except ValueError as e:
+                bad(f"--bug: {e}")
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
