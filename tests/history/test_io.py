@@ -19,15 +19,8 @@ from harness.history import (
 )
 from harness.history._edn import EdnError, dumps, loads, loads_all
 
-JEPSEN_LINES = """\
-{:index 0, :time 1200345, :type :invoke, :process 3, :f :send, :value [[:send 11 641]]}
-{:index 1, :time 1803345, :type :ok, :process 3, :f :send, :value [[:send 11 [537 641]]]}
-{:index 2, :time 1900000, :type :invoke, :process 4, :f :poll, :value [[:poll]]}
-{:index 3, :time 2500000, :type :ok, :process 4, :f :poll, :value [[:poll {11 [[536 640] [537 641]]}]]}
-{:index 4, :time 3000000, :type :info, :process :nemesis, :f :start-partition, :value {:kind :majority, :grudge {"n1" #{"n2" "n3"}}}}
-{:index 5, :time 3000001, :type :invoke, :process 5, :f :assign, :value [11 12]}
-{:index 6, :time 3000002, :type :info, :process 5, :f :assign, :value [11 12], :error [:timeout "x \\" ] y"]}
-"""
+#: a few lines of a Jepsen kafka history.edn (ints as keys, a nemesis op, :error kept)
+JEPSEN_LINES = (Path(__file__).parents[1] / "data" / "history" / "jepsen-kafka.edn").read_text()
 
 
 def test_reads_jepsen_kafka_edn(tmp_path: Path) -> None:
