@@ -36,6 +36,7 @@ from harness.errors import LogtrialError
 from harness.workload import derive_seed
 from reference_broker.raft import (
     PLANTED_BUGS,
+    MalformedMessage,
     RaftConfig,
     RaftInvariantError,
     RaftNode,
@@ -389,7 +390,7 @@ def run_simulation(options: SimOptions, schedule: Schedule | None = None, *,
             sim.execute(cmd)
         sim.heal_all()
         took = sim.await_convergence(options.liveness_ticks)
-    except (SafetyViolation, RaftInvariantError) as e:
+    except (SafetyViolation, RaftInvariantError, MalformedMessage) as e:
         tick = sim.tick_count if sim else 0
         raise SimFailure("correctness", str(e), replay, tick) from e
     except Exception as e:  # a crash of the code under test or of the simulator

@@ -20,6 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+class MalformedMessage(ValueError):
+    """A message that breaks Raft's shape rules; names the sender. Raised when the
+    message is built, so a node whose own state is corrupt fails at the source."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
     """One log entry. ``data == b""`` is the no-op a new leader appends."""
@@ -84,7 +89,7 @@ class AppendEntries:
         last_term = self.prev_term
         for e in self.entries:
             if e.index != expect or not last_term <= e.term <= self.term:
-                raise ValueError(
+                raise MalformedMessage(
                     f"malformed AppendEntries from node {self.src} (term {self.term}): "
                     f"entry {e.index} of term {e.term} after index {expect - 1} of term "
                     f"{last_term}; entries must follow prev_index densely with terms "

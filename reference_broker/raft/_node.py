@@ -101,6 +101,9 @@ PLANTED_BUGS = {
     "unclean-election": "voters grant (pre-)votes without comparing logs, so a node "
                         "missing committed entries can become leader and overwrite them "
                         "(Kafka's unclean leader election)",
+    "unsynced-hard-state": "term and vote changes are written but not fsynced before the "
+                           "messages that depend on them leave, so a node that crashes "
+                           "forgets its vote and can vote twice in one term",
 }
 
 #: Draws an election timeout in [lo, hi] ms; injected so the core has no randomness.
@@ -225,6 +228,7 @@ class RaftNode:
         self._randint = randint
         self._truncate_bug = "no-truncate-on-election" in config.bugs
         self._unclean_bug = "unclean-election" in config.bugs
+        self._unsynced_hs_bug = "unsynced-hard-state" in config.bugs
         hs = storage.hard_state()
         self.term = hs.term
         self.voted_for = hs.voted_for
@@ -347,7 +351,8 @@ class RaftNode:
             truncate_from=truncate_from,
             entries=entries,
             hard_state=hard_state,
-            sync=hard_state is not None or truncate_from is not None or bool(entries),
+            sync=(hard_state is not None and not self._unsynced_hs_bug)  # planted bug
+            or truncate_from is not None or bool(entries),
             committed=committed,
             commit_index=self.commit_index,
             term=self.term,

@@ -161,3 +161,19 @@ def test_a_rival_leader_of_the_same_term_is_an_invariant_error() -> None:
                           prev_term=0, entries=(), leader_commit=0)
     with pytest.raises(RaftInvariantError, match="same term"):
         c.nodes[lead].step(rival, c.now_ms)
+
+
+def test_planted_unclean_election_votes_for_a_stale_log() -> None:
+    from reference_broker.raft import Entry, HardState
+    log = MemoryLog([Entry(index=1, term=2, data=b"x")], HardState(term=2))
+    for bugs, granted in ((frozenset(), False), (frozenset({"unclean-election"}), True)):
+        n = RaftNode(RaftConfig(node_id=1, voters=(1, 2, 3), bugs=bugs), log, fixed(150), 0)
+        ready = n.step(RequestVote(term=3, src=2, dst=1, last_log_index=0, last_log_term=0), 0)
+        assert ready.messages[0].granted is granted  # type: ignore[union-attr]
+
+
+def test_planted_unsynced_hard_state_answers_before_the_vote_is_durable() -> None:
+    for bugs, sync in ((frozenset(), True), (frozenset({"unsynced-hard-state"}), False)):
+        n = node(bugs=bugs)
+        ready = n.step(RequestVote(term=3, src=2, dst=1, last_log_index=0, last_log_term=0), 0)
+        assert ready.hard_state is not None and ready.sync is sync
