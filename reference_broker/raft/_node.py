@@ -53,9 +53,10 @@ The protocol (Ongaro's thesis; etcd-raft's progress tracking):
   storage; the commit index restarts at 0 and is relearnt from the leader.
 
 Errors: a caller's mistake (a message for another node, a transfer to a
-non-voter, bad config) raises `ValueError`; a malformed message fails when it is
-built; anything that would break Raft's safety (overwriting a committed entry, a
-second leader in a term) raises `RaftInvariantError` naming both nodes.
+non-voter, bad config) raises `ValueError`; a malformed message raises
+`MalformedMessage` when it is built; anything that would break Raft's safety
+(overwriting a committed entry, a second leader in a term) raises
+`RaftInvariantError` naming both nodes.
 
 Planted bugs (`RaftConfig.bugs`, off by default) are realistic misimplementations
 that the simulator's property tests must catch: see `PLANTED_BUGS`.
