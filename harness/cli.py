@@ -245,6 +245,19 @@ def cleanup() -> None:
     sys.exit(1 if rep.errors else 0)
 
 
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                               "help_option_names": []})
+@click.argument("sim_args", nargs=-1, type=click.UNPROCESSED)
+def sim(sim_args: tuple[str, ...]) -> None:
+    """Deterministic simulation of the broker's Raft core (options: --help).
+
+    Exit codes: 0 passed, 1 safety violation, 2 usage, 4 liveness, 5 crash; a failure
+    prints the command that replays it."""
+    from harness.sim.__main__ import main as sim_main
+
+    sys.exit(sim_main(list(sim_args)))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="logtrial",
