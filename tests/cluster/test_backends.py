@@ -88,7 +88,11 @@ def test_loss_drops_roughly_the_asked_share(make_cluster: MakeCluster,
     # delivery takes < 0.15 s here (< 0.5 s under load), a retransmitted chunk >= 1 s.
     lost = sum(1 for t, ts in sent.items() if t not in got or got[t] - ts > 0.7)
     share = lost / n
-    assert 0.18 <= share <= 0.42, f"lost {share:.2f}, asked 0.30"
+    # netns drops datagrams independently; on the proxy a held chunk also delays what
+    # follows it on the same stream (head-of-line), and a loaded machine stretches
+    # delivery, so its measured share runs higher: accept a wider band there.
+    lo, hi = (0.18, 0.42) if backend_name == "netns" else (0.15, 0.65)
+    assert lo <= share <= hi, f"lost {share:.2f}, asked 0.30"
     nem.stop(Loss(probability=0.3, nodes=("n2",)))
     sent = send(c, "n1", "n2", proto, "noloss", 50)
     time.sleep(0.5)

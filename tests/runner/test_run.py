@@ -111,9 +111,9 @@ def test_ctrl_c_heals_stops_and_still_checks(tmp_path: Path) -> None:
 
 def test_replay_command_round_trips_the_options() -> None:
     opts = RunOptions(target="reference", nodes=3, replication_factor=3, nemesis=("kill",),
-                      seed=42, bugs=("ack-before-commit",), acks="1", idempotence=False)
+                      seed=42, bugs=("lost-group-commits",), acks="1", idempotence=False)
     cmd = opts.replay_command()
-    for part in ("--nodes 3", "--nemesis kill", "--seed 42", "--bug ack-before-commit",
+    for part in ("--nodes 3", "--nemesis kill", "--seed 42", "--bug lost-group-commits",
                  "--acks 1", "--no-idempotence"):
         assert part in cmd
     assert os.path.basename(cmd.split()[0]) == "logtrial"
