@@ -2,8 +2,25 @@
 
 Each adapter turns workload ops into Kafka client calls and back:
 ``send(key, value) -> offset``, ``poll() -> {key: [[offset, value], ...]}``,
-``assign(keys)``, ``subscribe(keys)``, ``close()``. A failure raises `ClientError`
-carrying the definite/indefinite outcome from `harness.workload._errors`.
+``assign(keys)``, ``subscribe(keys)``, ``commit() -> {key: offset}``, ``close()``. A
+failure raises `ClientError` carrying the definite/indefinite outcome from
+`harness.workload._errors` (and, for a commit, the offsets it tried).
+
+Commits (commit-after-process): ``commit()`` commits, for the group, the offset after
+the last record each poll returned of every key the consumer is assigned now, and
+returns that ``{key: offset}``. Positions of partitions a rebalance took away are
+forgotten in the rebalance callback, so a consumer never commits a partition it does
+not own (Kafka does not check ownership: such a commit would move another member's
+offsets back, a client bug the groups checker would blame on the broker).
+
+Membership (``membership()``): what the group gave this consumer, as the public
+rebalance callbacks report it: ``{"generation": int | None, "member": str | None,
+"keys": [...], "epoch": n}``. ``epoch`` counts the assignments this consumer received
+(each one resets its positions to the committed offsets: eager rebalancing).
+kafka-python reports the generation through its public ``group_metadata()``, read
+inside ``on_partitions_assigned`` so that generation and assignment belong together;
+confluent-kafka does not expose the generation (``None``). ``None`` when the consumer
+is not subscribed.
 
 Key mapping: key ``k`` is partition 0 of topic ``<prefix><k>``, so that a consumer can
 subscribe to any subset of keys (Jepsen maps keys to topics for the same reason).
@@ -16,15 +33,24 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from harness.workload._errors import Outcome, classify_read, classify_send, error_name
+from harness.workload._errors import (
+    Outcome,
+    classify_commit,
+    classify_read,
+    classify_send,
+    error_name,
+)
 
 
 class ClientError(Exception):
-    """A client op failed; ``outcome`` says whether it may have happened."""
+    """A client op failed; ``outcome`` says whether it may have happened. ``value``,
+    when set, is what the op tried (the history records it instead of the invocation's
+    value: a commit's offsets are known only to the client)."""
 
-    def __init__(self, outcome: Outcome, error: list[Any]) -> None:
+    def __init__(self, outcome: Outcome, error: list[Any], value: Any = None) -> None:
         self.outcome = outcome
         self.error = error
+        self.value = value
         super().__init__(f"{outcome}: {error}")
 
 
@@ -47,6 +73,8 @@ class Client(Protocol):
     def poll(self) -> dict[str, list[list[int]]]: ...
     def assign(self, keys: list[str]) -> None: ...
     def subscribe(self, keys: list[str]) -> None: ...
+    def commit(self) -> dict[str, int]: ...
+    def membership(self) -> dict[str, Any] | None: ...
     def close(self) -> None: ...
 
 
@@ -70,6 +98,41 @@ class _ClientBase:
         self.process = process
         self._producer: Any = None
         self._consumer: Any = None
+        #: key -> offset after the last record a poll returned (assigned keys only)
+        self._consumed: dict[str, int] = {}
+        self._membership: dict[str, Any] | None = None
+        self._epoch = 0
+
+    def _note_polled(self, out: dict[str, list[list[int]]]) -> None:
+        for k, pairs in out.items():
+            if pairs:
+                self._consumed[k] = pairs[-1][0] + 1
+
+    def _assigned(self, keys: list[str], generation: int | None, member: str | None) -> None:
+        """Rebalance callback: a new assignment; positions restart from the group's."""
+        self._epoch += 1
+        self._consumed = {}
+        self._membership = {"generation": generation, "member": member,
+                            "keys": sorted(keys, key=lambda s: (len(s), s)),
+                            "epoch": self._epoch}
+
+    def _revoked(self, keys: list[str]) -> None:
+        """Rebalance callback: partitions taken away (or lost); forget their positions."""
+        for k in keys:
+            self._consumed.pop(k, None)
+        m = self._membership
+        if m is not None:
+            gone = set(keys)
+            self._membership = {**m, "keys": [k for k in m["keys"] if k not in gone]}
+
+    def _to_commit(self) -> dict[str, int]:
+        m = self._membership
+        owned = set(m["keys"]) if m is not None else set()
+        return {k: off for k, off in sorted(self._consumed.items()) if k in owned}
+
+    def membership(self) -> dict[str, Any] | None:
+        m = self._membership
+        return dict(m) if m is not None else None
 
 
 
@@ -146,12 +209,60 @@ class KafkaPythonClient(_ClientBase):
                               [type(e).__name__, str(e)[:200]]) from e
 
     def subscribe(self, keys: list[str]) -> None:
+        from kafka import ConsumerRebalanceListener
+
         consumer = self._get_consumer(group=True)
+        prefix = self.opts.topic_prefix
+        client = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                client._revoked([key_of(prefix, tp.topic) for tp in revoked])
+
+            def on_partitions_lost(self, lost: Any) -> None:
+                client._revoked([key_of(prefix, tp.topic) for tp in lost])
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                meta = consumer.group_metadata()
+                gen = meta.generation_id
+                client._assigned([key_of(prefix, tp.topic) for tp in assigned],
+                                 gen if isinstance(gen, int) and gen >= 0 else None,
+                                 meta.member_id or None)
+
+        if self._membership is None:
+            self._membership = {"generation": None, "member": None, "keys": [],
+                                "epoch": self._epoch}
         try:
-            consumer.subscribe(topics=[topic_of(self.opts.topic_prefix, k) for k in keys])
+            consumer.subscribe(topics=[topic_of(prefix, k) for k in keys],
+                               listener=Listener())
         except Exception as e:
             raise ClientError(classify_read(exception=type(e).__name__),
                               [type(e).__name__, str(e)[:200]]) from e
+
+    def commit(self) -> dict[str, int]:
+        from kafka import OffsetAndMetadata, TopicPartition
+
+        if self._consumer is None or self._membership is None:
+            raise ClientError("fail", ["not-subscribed", "commit before subscribe"])
+        offsets = self._to_commit()
+        if not offsets:
+            return offsets
+        prefix = self.opts.topic_prefix
+        try:
+            self._consumer.commit({TopicPartition(topic_of(prefix, k), 0):
+                                   OffsetAndMetadata(off, "", -1)
+                                   for k, off in offsets.items()})
+        except Exception as e:
+            code = getattr(e, "errno", None)
+            outcome = classify_commit(code if isinstance(code, int) else None,
+                                      type(e).__name__)
+            if type(e).__name__ == "CommitFailedError":
+                outcome = "fail"
+            err: list[Any] = [type(e).__name__, str(e)[:200]]
+            if isinstance(code, int):
+                err.insert(0, error_name(code))
+            raise ClientError(outcome, err, value=offsets) from e
+        return offsets
 
     def poll(self) -> dict[str, list[list[int]]]:
         if self._consumer is None:
@@ -166,6 +277,7 @@ class KafkaPythonClient(_ClientBase):
         for tp, records in batches.items():
             if records:
                 out[key_of(prefix, tp.topic)] = [[r.offset, int(r.value)] for r in records]
+        self._note_polled(out)
         return out
 
     def close(self) -> None:
@@ -256,7 +368,57 @@ class ConfluentClient(_ClientBase):
 
     def subscribe(self, keys: list[str]) -> None:
         consumer = self._get_consumer(group=True)
-        consumer.subscribe([topic_of(self.opts.topic_prefix, k) for k in keys])
+        prefix = self.opts.topic_prefix
+
+        def member() -> str | None:
+            try:
+                return consumer.memberid() or None
+            except Exception:
+                return None
+
+        def on_assign(c: Any, partitions: Any) -> None:
+            self._assigned([key_of(prefix, tp.topic) for tp in partitions], None, member())
+
+        def on_revoke(c: Any, partitions: Any) -> None:
+            self._revoked([key_of(prefix, tp.topic) for tp in partitions])
+
+        if self._membership is None:
+            self._membership = {"generation": None, "member": None, "keys": [],
+                                "epoch": self._epoch}
+        try:
+            consumer.subscribe([topic_of(prefix, k) for k in keys], on_assign=on_assign,
+                               on_revoke=on_revoke, on_lost=on_revoke)
+        except Exception as e:
+            raise ClientError("info", [type(e).__name__, str(e)[:200]]) from e
+
+    def commit(self) -> dict[str, int]:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if self._consumer is None or self._membership is None:
+            raise ClientError("fail", ["not-subscribed", "commit before subscribe"])
+        offsets = self._to_commit()
+        if not offsets:
+            return offsets
+        prefix = self.opts.topic_prefix
+        try:
+            done = self._consumer.commit(
+                offsets=[TopicPartition(topic_of(prefix, k), 0, off)
+                         for k, off in offsets.items()], asynchronous=False)
+        except KafkaException as e:
+            err = e.args[0] if e.args else None
+            code = err.code() if err is not None and hasattr(err, "code") else None
+            outcome = classify_commit(code) if code is not None and code >= 0 else "info"
+            name = err.name() if err is not None and hasattr(err, "name") else "KafkaException"
+            raise ClientError(outcome, [name, str(e)[:200]], value=offsets) from e
+        except Exception as e:
+            raise ClientError("info", [type(e).__name__, str(e)[:200]], value=offsets) from e
+        for tp in done or ():
+            if tp.error is not None:
+                code = tp.error.code()
+                outcome = classify_commit(code) if code >= 0 else "info"
+                raise ClientError(outcome, [tp.error.name(), tp.error.str()[:200]],
+                                  value=offsets)
+        return offsets
 
     def poll(self) -> dict[str, list[list[int]]]:
         if self._consumer is None:
@@ -274,6 +436,7 @@ class ConfluentClient(_ClientBase):
                     continue
                 raise ClientError("info", [err.name(), err.str()[:200]])
             out.setdefault(key_of(prefix, m.topic()), []).append([m.offset(), int(m.value())])
+        self._note_polled(out)
         return out
 
     def close(self) -> None:

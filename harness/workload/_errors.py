@@ -5,7 +5,9 @@ code or by exception type name, for both client libraries.
 The rule of thumb: an error the broker returns *before* it appends (no leader here,
 not enough replicas, invalid request, unknown topic) is definite for a send; anything
 after the request may have reached the log (timeouts, disconnects, "not enough
-replicas after append", unknown errors) is indefinite. Reads change no data, but a
+replicas after append", unknown errors) is indefinite. An offset commit is definite
+when the coordinator refused it (a rebalance fenced the member, or it is not the
+coordinator) and indefinite on a timeout or a lost connection. Reads change no data, but a
 failed poll may have moved the consumer's position, so a poll error crashes the
 consumer (``info``) and a fresh process starts over, as Jepsen does.
 """
@@ -75,5 +77,47 @@ def classify_read(code: int | None = None, exception: str | None = None) -> Outc
     return "info"
 
 
+#: Error codes of an OffsetCommit that mean "the coordinator did not store it": it
+#: refused the member or generation (a rebalance fenced it), is not the coordinator,
+#: or is still loading the group.
+DEFINITE_COMMIT_CODES: Final[dict[int, str]] = {
+    12: "OFFSET_METADATA_TOO_LARGE",
+    14: "COORDINATOR_LOAD_IN_PROGRESS",
+    15: "COORDINATOR_NOT_AVAILABLE",
+    16: "NOT_COORDINATOR",
+    22: "ILLEGAL_GENERATION",
+    25: "UNKNOWN_MEMBER_ID",
+    27: "REBALANCE_IN_PROGRESS",
+    28: "INVALID_COMMIT_OFFSET_SIZE",
+    30: "GROUP_AUTHORIZATION_FAILED",
+    82: "FENCED_INSTANCE_ID",
+}
+
+#: Exception class names (kafka-python) of a commit the coordinator refused.
+DEFINITE_COMMIT_EXCEPTIONS: Final[frozenset[str]] = frozenset({
+    "CommitFailedError",
+    "IllegalGenerationError",
+    "UnknownMemberIdError",
+    "RebalanceInProgressError",
+    "FencedInstanceIdError",
+    "NotCoordinatorError",
+    "CoordinatorNotAvailableError",
+    "CoordinatorLoadInProgressError",
+})
+
+
+def classify_commit(code: int | None = None, exception: str | None = None) -> Outcome:
+    """A failed offset commit: definite when the coordinator refused it (fenced by a
+    rebalance, not the coordinator) or nothing was sent; a timeout or a lost
+    connection may hide a stored commit."""
+    if code is not None:
+        return "fail" if code in DEFINITE_COMMIT_CODES else "info"
+    if exception is not None and (exception in DEFINITE_COMMIT_EXCEPTIONS
+                                  or exception in DEFINITE_EXCEPTIONS):
+        return "fail"
+    return "info"
+
+
 def error_name(code: int) -> str:
-    return DEFINITE_SEND_CODES.get(code) or INDEFINITE_SEND_CODES.get(code) or f"code-{code}"
+    return (DEFINITE_SEND_CODES.get(code) or INDEFINITE_SEND_CODES.get(code)
+            or DEFINITE_COMMIT_CODES.get(code) or f"code-{code}")

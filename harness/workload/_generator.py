@@ -17,7 +17,12 @@ The kafka workload, after Jepsen's (``jepsen.tests.kafka``):
   or ``subscribe`` to them, per ``sub_via``), then mixes sends and polls, and now and
   then re-attaches;
 - a process that crashed (an ``info`` completion) is replaced by a new process id, which
-  attaches again first.
+  attaches again first;
+- with ``sub_via="subscribe"`` a share (``commit_share``) of the reads is a ``commit``
+  instead: the process commits, for its group, the offsets after its last poll of each
+  key it is assigned (commit-after-process). The invocation's value is ``None``: only
+  the client knows its positions, so the completion carries ``{key: offset}``.
+  ``assign`` runs have no group and never commit (their op sequence is unchanged).
 """
 
 from __future__ import annotations
@@ -85,12 +90,16 @@ class KafkaWorkload:
     sub_via: Literal["assign", "subscribe"] = "assign"
     #: Zipf-like skew of key choice; 0 is uniform.
     key_skew: float = 0.0
+    #: with subscribe: the share of non-send ops that commit offsets instead of polling.
+    commit_share: float = 0.2
 
     def __post_init__(self) -> None:
         if not self.keys:
             raise ValueError("the workload needs at least one key")
         if not 0.0 <= self.send_share <= 1.0:
             raise ValueError(f"send_share must be within [0, 1], got {self.send_share}")
+        if not 0.0 <= self.commit_share <= 1.0:
+            raise ValueError(f"commit_share must be within [0, 1], got {self.commit_share}")
         if self.rate < 0:
             raise ValueError(f"rate must be >= 0 ops/s, got {self.rate}")
 
@@ -156,6 +165,10 @@ class KafkaGenerator:
                 key, rng = self._pick_key(rng)
                 inv = Invocation(process, "send", [["send", key, value_ctr]])
                 value_ctr += 1
+            elif w.sub_via == "subscribe" and w.commit_share > 0:
+                u, rng = uniform(rng)
+                inv = (Invocation(process, "commit", None) if u < w.commit_share
+                       else Invocation(process, "poll", [["poll"]]))
             else:
                 inv = Invocation(process, "poll", [["poll"]])
         return inv, replace(self, rng=rng, next_value=value_ctr, next_time_ns=nxt,

@@ -2,7 +2,10 @@
 
 It asks a pure generator for the next invocation, hands it to the idle worker thread
 of that process, and records the invocation and its completion in the `Recorder`.
-A completion of type ``info`` means the client may be broken: the worker closes it and
+Completions of ``poll`` and ``commit`` by a subscribed consumer carry its group
+membership in ``extra["membership"]`` (see `Client.membership`): the groups checker
+reads ownership per generation from it. A completion of type ``info`` means the client
+may be broken: the worker closes it and
 takes a new process id (old id + concurrency), as Jepsen does, so every process's ops
 stay sequential in the history.
 
@@ -44,8 +47,10 @@ class Recorder:
         return self._clock() - self._t0
 
     def record(self, process: int | str, type: str, f: str, value: Any,
-               error: Any = None) -> Op:
-        extra = {"error": error} if error is not None else {}
+               error: Any = None, extra: dict[str, Any] | None = None) -> Op:
+        extra = dict(extra) if extra else {}
+        if error is not None:
+            extra["error"] = error
         with self._lock:
             op = Op(index=len(self.ops), time=self._clock() - self._t0, process=process,
                     type=type, f=f, value=value, extra=extra)
@@ -94,7 +99,18 @@ def apply(client: Client, f: str, value: Any) -> Any:
     if f == "subscribe":
         client.subscribe(list(value))
         return value
+    if f == "commit":
+        return client.commit()
     raise ValueError(f"the kafka workload has no op {f!r}")
+
+
+def _membership(client: Client | None, f: str) -> dict[str, Any] | None:
+    """``{"membership": ...}`` for a poll or commit of a subscribed consumer."""
+    if client is None or f not in ("poll", "commit"):
+        return None
+    get = getattr(client, "membership", None)
+    m = get() if get is not None else None
+    return {"membership": m} if m is not None else None
 
 
 @dataclass
@@ -131,10 +147,13 @@ class Interpreter:
                 if slot.client is None:
                     slot.client = self.factory(slot.process)
                 done = apply(slot.client, inv.f, inv.value)
-                rec.record(inv.process, "ok", inv.f, done)
+                rec.record(inv.process, "ok", inv.f, done,
+                           extra=_membership(slot.client, inv.f))
                 crashed = False
             except ClientError as e:
-                rec.record(inv.process, e.outcome, inv.f, inv.value, error=e.error)
+                rec.record(inv.process, e.outcome, inv.f,
+                           inv.value if e.value is None else e.value, error=e.error,
+                           extra=_membership(slot.client, inv.f))
                 crashed = e.outcome == "info"
             except Exception as e:  # a client bug: outcome unknown, never "ok"
                 log.exception("client raised unexpectedly")

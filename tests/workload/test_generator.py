@@ -71,3 +71,24 @@ def test_bad_workload_options() -> None:
         KafkaWorkload(keys=())
     with pytest.raises(ValueError, match="send_share"):
         KafkaWorkload(send_share=2.0)
+    with pytest.raises(ValueError, match="commit_share"):
+        KafkaWorkload(commit_share=-0.1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**64 - 1), st.floats(0.05, 1.0))
+def test_commits_only_with_subscribe_as_a_share_of_reads(seed: int, share: float) -> None:
+    sub = KafkaWorkload(keys=("0", "1"), rate=0, sub_via="subscribe", commit_share=share)
+    ops = drive(KafkaGenerator.start(sub, seed), 2000, procs=4)
+    commits = [op for op in ops if op.f == "commit"]
+    reads = [op for op in ops if op.f in ("commit", "poll")]
+    assert all(op.value is None for op in commits)
+    assert abs(len(commits) / len(reads) - share) < 0.1
+    assign = KafkaWorkload(keys=("0", "1"), rate=0, sub_via="assign", commit_share=share)
+    assert not [op for op in drive(KafkaGenerator.start(assign, seed), 500) if op.f == "commit"]
+
+
+def test_assign_runs_are_unchanged_by_commit_share() -> None:
+    a = KafkaWorkload(keys=("0", "1"), rate=0, commit_share=0.0)
+    b = KafkaWorkload(keys=("0", "1"), rate=0, commit_share=0.9)
+    assert drive(KafkaGenerator.start(a, 3), 300) == drive(KafkaGenerator.start(b, 3), 300)
