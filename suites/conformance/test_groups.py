@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -24,24 +25,36 @@ def test_one_owner_per_partition(bootstrap: str) -> None:
     to exactly one member of the group, and every partition is assigned."""
     topic = new_topic(bootstrap, partitions=4)
     group = f"g-{topic}"
-    a, b = _consumer(bootstrap, group), _consumer(bootstrap, group)
+    members = [_consumer(bootstrap, group), _consumer(bootstrap, group)]
+    stop = threading.Event()
+
+    def poll_loop(c: KafkaConsumer) -> None:
+        # Each member polls on its own thread with long polls: kafka-python 3.0.12 can
+        # drop a join when poll() returns between its JoinGroup and SyncGroup answers.
+        c.subscribe([topic])
+        while not stop.is_set():
+            c.poll(timeout_ms=1000)
+
+    threads = [threading.Thread(target=poll_loop, args=(c,), daemon=True) for c in members]
+    for t in threads:
+        t.start()
     try:
-        a.subscribe([topic])
-        b.subscribe([topic])
         end = time.monotonic() + 40
         while time.monotonic() < end:
-            a.poll(timeout_ms=100)
-            b.poll(timeout_ms=100)
-            sa, sb = a.assignment(), b.assignment()
+            sa, sb = members[0].assignment(), members[1].assignment()
             if sa and sb and len(sa) + len(sb) == 4:
                 break
-        sa, sb = a.assignment(), b.assignment()
+            time.sleep(0.2)
+        sa, sb = members[0].assignment(), members[1].assignment()
         assert sa and sb, f"both members need partitions: {sa} / {sb}"
         assert not (sa & sb), f"a partition has two owners: {sa & sb}"
         assert {tp.partition for tp in sa | sb} == {0, 1, 2, 3}
     finally:
-        a.close()
-        b.close()
+        stop.set()
+        for t in threads:
+            t.join(timeout=5)
+        for c in members:
+            c.close()
 
 
 def test_committed_offsets_are_read_back(bootstrap: str) -> None:
