@@ -128,3 +128,16 @@ def test_malformed_history_exits_2_with_line(tmp_path: Path, content: str, line:
 def test_missing_file_exits_2(tmp_path: Path) -> None:
     code, _, err = invoke("check", str(tmp_path / "nope.jsonl"))
     assert code == 2 and "no such file" in err
+
+
+def test_jepsen_style_history_with_extras_crash_and_lists() -> None:
+    """Jepsen's kafka histories carry :poll-ms, :seek-to-beginning?, :crash ops,
+    debug ops with list values and txn ops; all are read and the history is valid."""
+    p = Path(__file__).parent / "data" / "history" / "jepsen-kafka-final-phase.edn"
+    code, out, _ = invoke("check", str(p))
+    assert code == 0, out
+    from harness.history import load
+
+    h = load(p)
+    assert h.ops[11].extra == {"seek-to-beginning?": True}
+    assert h.ops[9].value == [9, 10]  # an EDN list; not a kafka f, so keys stay ints
