@@ -73,7 +73,7 @@ def _history_path(path: Path) -> tuple[Path, dict[str, Any]]:
 
 @cli.command()
 @click.argument("history", type=click.Path(path_type=Path))
-@click.option("--checker", type=click.Choice(["log", "linearizable"]), default="log",
+@click.option("--checker", type=click.Choice(["log", "linearizable", "groups"]), default="log",
               show_default=True, help="Which analysis to run.")
 @click.option("--format", "fmt", default=None,
               help="History format: jsonl or edn (default: from the extension); with "
@@ -103,6 +103,8 @@ def check(history: Path, checker: str, fmt: str | None, as_json: bool, allow: tu
         path, run = _history_path(history)
         if checker == "log":
             result = _check_log(path, fmt, allow, sub_via, acks, run, max_witnesses)
+        elif checker == "groups":
+            result = _check_groups(path, fmt, allow, acks, run, max_witnesses)
         else:
             result = _check_linearizable(path, fmt, model, timeout_s, all_partitions)
     except LogtrialError as e:
@@ -137,6 +139,22 @@ def _check_log(path: Path, fmt: str | None, allow: tuple[str, ...], sub_via: str
     return check(history, LogCheckOptions(sub_via=sub, acks=ack,
                                           allow=frozenset(allowed),
                                           max_witnesses=max_witnesses))
+
+
+def _check_groups(path: Path, fmt: str | None, allow: tuple[str, ...], acks: str | None,
+                  run: dict[str, Any], max_witnesses: int) -> Any:
+    from harness.checkers.groups import ANOMALY_TYPES, GroupsCheckOptions, check
+    from harness.history import load
+
+    allowed = _split_types(allow)
+    unknown = [t for t in allowed if t not in ANOMALY_TYPES]
+    if unknown:
+        fail(f"unknown anomaly type(s) for --allow: {', '.join(unknown)} "
+             f"(expected some of: {', '.join(ANOMALY_TYPES)})")
+    opts = run.get("options", {}) if isinstance(run.get("options"), dict) else {}
+    ack = acks or str(opts.get("acks", "all"))
+    return check(load(path, fmt), GroupsCheckOptions(acks=ack, allow=frozenset(allowed),
+                                                     max_witnesses=max_witnesses))
 
 
 def _check_linearizable(path: Path, fmt: str | None, model: str | None,

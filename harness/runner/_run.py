@@ -86,7 +86,16 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
             "subscribe" if opts.sub_via == "subscribe" else "assign")
         return log_check(history, LogCheckOptions(sub_via=sub_via, acks=opts.acks))
 
-    return compose("run", [guarded("log", log)])
+    def groups() -> CheckResult:
+        from harness.checkers.groups import GroupsCheckOptions
+        from harness.checkers.groups import check as groups_check
+
+        return groups_check(history, GroupsCheckOptions(acks=opts.acks))
+
+    checks = [guarded("log", log)]
+    if opts.sub_via == "subscribe":  # only consumer groups commit and report membership
+        checks.append(guarded("groups", groups))
+    return compose("run", checks)
 
 
 class _Progress:

@@ -1,0 +1,36 @@
+"""The ``groups`` checker: what a Kafka consumer group promises, from one history.
+
+Ops it reads (written by the kafka workload with ``sub_via="subscribe"``, see
+`harness.workload`): ``commit`` completions, whose value is ``{key: offset}`` (the
+offsets the process committed for its group: the offset after the last record it
+polled of each key it owns, Kafka's "next offset to read"), and the
+``extra["membership"]`` of ``poll`` and ``commit`` completions: ``{"generation": int |
+None, "member": str | None, "keys": [...], "epoch": n}``, what the group had assigned
+to the consumer when the op ended (``epoch`` counts the assignments the consumer
+received; each one restarts its positions from the committed offsets). A history holds
+one group (the workload's). Histories without these fields have nothing to judge
+(``unknown``).
+
+Types, and the module that defines each (definitions in the module docstrings):
+
+- `_commits`: ``commit-regression``: an acknowledged commit of a key is below one
+  acknowledged before it was invoked (committed offsets never go back);
+- `_owners`: ``double-owner``: two members report one key in the same generation (per
+  generation no partition has two owners); needs the generation (kafka-python);
+- `_resets`: ``offset-reset-below-commit``: a consumer newly assigned a key first reads
+  it below an offset the group had acknowledged committing before the consumer joined
+  (a fresh member resumes from the committed offset);
+- `_delivery`: ``commit-skip``: the group committed past an acknowledged record that
+  no member of the group ever polled (with commit-after-process every acknowledged
+  record below the committed offset was delivered at least once).
+
+`_index` gathers the facts in one pass; `_options` holds the classification (all four
+are bad; with ``acks`` 0 or 1 a lost write may truncate the log and legitimately
+reset positions, so they are allowed) and which guarantee each breaks. Witnesses
+name op indices (``ops``), ``process``, ``key``, ``offsets`` and a ``message``.
+"""
+
+from harness.checkers.groups._check import CHECKER, check
+from harness.checkers.groups._options import ANOMALY_TYPES, GUARANTEES, GroupsCheckOptions
+
+__all__ = ["ANOMALY_TYPES", "CHECKER", "GUARANTEES", "GroupsCheckOptions", "check"]

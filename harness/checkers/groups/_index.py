@@ -1,0 +1,188 @@
+"""One pass over a history that gathers the facts the group anomalies are judged on.
+
+Facts, not verdicts. Real-time order is history order: op A *precedes* op B when A's
+completion comes before B's invocation. ``acked`` is, at every point of the pass, the
+highest offset per key of the ``ok`` commits completed so far (with the position of
+that completion); it is replaced, never mutated, when it grows, so an invocation keeps
+the snapshot current at its position for free.
+
+- commits: every ``ok`` commit with its offsets and the ``acked`` snapshot at its
+  invocation;
+- epochs: per process, each assignment it reported (``extra["membership"]["epoch"]``,
+  or the generation when a history has no epoch): the invocation position of the first
+  op whose completion reports it (the join happened after that invocation), the
+  ``acked`` snapshot there, and the first record of each key its ``ok`` polls returned
+  while it reported that epoch;
+- owners: per (generation, key), each member (or process) that reported owning the key
+  in that generation, with the first op that says so;
+- reads: per key, the offsets that ``ok`` polls of group members (processes that
+  subscribed) returned; sends: per key, offset -> value of ``ok`` sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HistoryError
+from harness.history import History, key_str
+
+#: key -> (offset, position of the ok commit completion that acknowledged it)
+Acked = dict[str, tuple[int, int]]
+
+
+@dataclass(slots=True)
+class Commit:
+    inv: int
+    done: int
+    process: int | str
+    offsets: dict[str, int]
+    acked_at_inv: Acked
+
+
+@dataclass(slots=True)
+class Epoch:
+    process: int | str
+    epoch: Any
+    generation: int | None
+    member: str | None
+    keys: list[str]
+    #: position of the invocation of the first op whose completion reported the epoch
+    join: int
+    #: position of that completion
+    seen: int
+    acked_at_join: Acked
+    #: key -> (offset, value, position of the ok poll) of the first record read
+    first: dict[str, tuple[int, Any, int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class GroupIndex:
+    ops: list[Any]
+    commits: list[Commit] = field(default_factory=list)
+    epochs: list[Epoch] = field(default_factory=list)
+    #: (generation, key) -> {owner: position of the first completion reporting it}
+    owners: dict[tuple[int, str], dict[str, tuple[int | str, int]]] = field(
+        default_factory=dict)
+    reads: dict[str, set[int]] = field(default_factory=dict)
+    sends: dict[str, dict[int, tuple[Any, int]]] = field(default_factory=dict)
+    acked: Acked = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    members: set[int | str] = field(default_factory=set)
+    observations: int = 0
+    generations: set[int] = field(default_factory=set)
+
+
+def _offsets(value: Any, pos: int) -> dict[str, int]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise HistoryError(f"op at position {pos}: a commit's value must be a map "
+                           f"{{key: offset}}, got {value!r}")
+    out: dict[str, int] = {}
+    for k, off in value.items():
+        if isinstance(off, bool) or not isinstance(off, int):
+            raise HistoryError(f"op at position {pos}: commit offset of key {k!r} must be "
+                               f"an integer, got {off!r}")
+        try:
+            out[key_str(k)] = off
+        except ValueError as e:
+            raise HistoryError(f"op at position {pos}: {e}") from None
+    return out
+
+
+def _membership(m: Any, pos: int) -> tuple[Any, int | None, str | None, list[str]] | None:
+    if m is None:
+        return None
+    if not isinstance(m, dict):
+        raise HistoryError(f"op at position {pos}: membership must be a map with "
+                           f"generation, member, keys and epoch, got {m!r}")
+    gen = m.get("generation")
+    if gen is not None and (isinstance(gen, bool) or not isinstance(gen, int)):
+        raise HistoryError(f"op at position {pos}: membership generation must be an "
+                           f"integer or null, got {gen!r}")
+    keys = m.get("keys") or []
+    if not isinstance(keys, list):
+        raise HistoryError(f"op at position {pos}: membership keys must be a list, "
+                           f"got {keys!r}")
+    member = m.get("member")
+    epoch = m.get("epoch", gen)
+    return epoch, gen, (str(member) if member else None), [key_str(k) for k in keys]
+
+
+def build(history: History) -> GroupIndex:
+    ops, partner = history.ops, history.partner
+    ix = GroupIndex(ops=ops)
+    acked: Acked = {}
+    #: position of each open invocation -> the acked snapshot there
+    snap: dict[int, Acked] = {}
+    current: dict[int | str, Epoch] = {}
+    counts = ix.counts
+    for pos, op in enumerate(ops):
+        f, typ = op.f, op.type
+        if typ == "invoke":
+            if f == "subscribe":
+                ix.members.add(op.process)
+            if f in ("commit", "poll"):
+                snap[pos] = acked
+            continue
+        inv = partner[pos] if pos < len(partner) else -1
+        at_inv = snap.pop(inv, acked) if inv >= 0 else acked
+        if f == "send" and typ == "ok" and isinstance(op.value, list):
+            for mop in op.value:
+                if len(mop) == 3 and isinstance(mop[2], list) and len(mop[2]) == 2:
+                    off, v = mop[2]
+                    if isinstance(off, int):
+                        ix.sends.setdefault(mop[1], {})[off] = (v, pos)
+            continue
+        if f not in ("commit", "poll"):
+            continue
+        m = _membership(op.extra.get("membership"), pos) if op.extra else None
+        ep: Epoch | None = None
+        if m is not None:
+            ix.observations += 1
+            epoch, gen, member, keys = m
+            ep = current.get(op.process)
+            if ep is None or ep.epoch != epoch:
+                ep = Epoch(process=op.process, epoch=epoch, generation=gen, member=member,
+                           keys=keys, join=inv if inv >= 0 else pos, seen=pos,
+                           acked_at_join=at_inv)
+                current[op.process] = ep
+                ix.epochs.append(ep)
+            if gen is not None:
+                ix.generations.add(gen)
+                owner = member or f"process {op.process}"
+                for k in keys:
+                    ix.owners.setdefault((gen, k), {}).setdefault(owner, (op.process, pos))
+        if f == "commit":
+            counts[typ] = counts.get(typ, 0) + 1
+            if typ == "ok":
+                offs = _offsets(op.value, pos)
+                if not offs:
+                    counts["empty"] = counts.get("empty", 0) + 1
+                    continue
+                ix.commits.append(Commit(inv=inv, done=pos, process=op.process,
+                                         offsets=offs, acked_at_inv=at_inv))
+                grown = {k: o for k, o in offs.items() if o > acked.get(k, (-1, -1))[0]}
+                if grown:
+                    acked = {**acked, **{k: (o, pos) for k, o in grown.items()}}
+            continue
+        # an ok poll
+        if typ != "ok" or not isinstance(op.value, list):
+            continue
+        member_reads = op.process in ix.members
+        for mop in op.value:
+            if len(mop) != 2 or not isinstance(mop[1], dict):
+                continue
+            for k, pairs in mop[1].items():
+                if not pairs:
+                    continue
+                if ep is not None and k not in ep.first:
+                    off, v = pairs[0]
+                    ep.first[k] = (off, v, pos)
+                if member_reads:
+                    rs = ix.reads.setdefault(k, set())
+                    for off, _ in pairs:
+                        rs.add(off)
+    ix.acked = acked
+    return ix
