@@ -1,7 +1,13 @@
 """`reference-broker` / `python -m reference_broker`: run one broker node.
 
     reference-broker --node-id 1 --listen 127.0.0.1:9092 --data-dir /var/lib/rb \
-        [--advertise HOST:PORT] [--config KEY=VALUE ...] [--log-level INFO]
+        [--advertise HOST:PORT] [--config KEY=VALUE ...] [--log-level INFO] \
+        [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--election-timeout-ms 1000]
+
+With ``--peers`` naming other nodes, the node joins a replicated cluster
+(`reference_broker.cluster`): each address is how this node reaches that peer's
+listener (broker-to-broker RPC shares the Kafka listener). Without it, or with only
+itself, it is the single-node broker.
 
 Port 0 listens on an ephemeral port; the advertised port then follows it. Once
 listening, one line `reference-broker ready on HOST:PORT` (the address bound) goes to
@@ -41,6 +47,24 @@ def _hostport(value: str) -> tuple[str, int]:
     return host, p
 
 
+def _peers(value: str) -> dict[int, tuple[str, int]]:
+    out: dict[int, tuple[str, int]] = {}
+    for item in value.split(","):
+        node, sep, addr = item.strip().partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: expected ID=HOST:PORT, e.g. 1=127.0.0.1:9092,2=127.0.0.1:9093")
+        try:
+            nid = int(node)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r}: node id {node!r} is not a number"
+                                             ) from None
+        if nid in out:
+            raise argparse.ArgumentTypeError(f"node id {nid} appears twice in --peers")
+        out[nid] = _hostport(addr)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reference-broker",
@@ -54,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="broker property with Kafka's name (repeatable), "
                         "e.g. num.partitions=3, log.flush.policy=always")
+    p.add_argument("--peers", type=_peers, default=None, metavar="ID=HOST:PORT,...",
+                   help="every node of the cluster, this one included, as this node "
+                        "reaches it (default: a single node)")
+    p.add_argument("--election-timeout-ms", type=int, default=1000, metavar="MS",
+                   help="Raft election timeout, drawn from [MS, 2*MS] (default 1000)")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="switch on a planted bug (repeatable; see --list-bugs)")
     p.add_argument("--list-bugs", action="store_true",
@@ -94,6 +123,16 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
     for hook in registry.startup:
         await hook(ctx)
     server = BrokerServer(ctx, registry)
+    cluster = None
+    if args.peers is not None and set(args.peers) != {args.node_id}:
+        from reference_broker.bugs import CONFIG_KEY
+        from reference_broker.cluster import Cluster, peer_reader
+
+        bugs = frozenset(b for b in config.raw.get(CONFIG_KEY, "").split(",") if b)
+        cluster = Cluster(ctx, args.peers, election_timeout_ms=args.election_timeout_ms,
+                          bugs=bugs)
+        ctx.extras["cluster"] = cluster
+        server.peer_reader = peer_reader(cluster)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,6 +145,8 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
         return 2
     if args.advertise is None or args.advertise[1] == 0:
         ctx.advertised_port = port
+    if cluster is not None:
+        await cluster.start()
     log.info("node %d serving %d topics from %s; advertising %s:%d; config %s",
              args.node_id, len(store), data_dir, ctx.advertised_host, ctx.advertised_port,
              dict(config.raw))
@@ -113,6 +154,8 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
     await stop.wait()
     log.info("shutting down")
     await server.stop()
+    if cluster is not None:
+        await cluster.stop()
     for hook in registry.shutdown:
         try:
             await hook(ctx)
@@ -146,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.data_dir is None:
         parser.error("the following arguments are required: --data-dir")
+    if args.peers is not None and args.node_id not in args.peers:
+        parser.error(f"--peers must include this node (--node-id {args.node_id})")
+    if args.election_timeout_ms < 20:
+        parser.error("--election-timeout-ms must be >= 20")
     try:
         pairs = parse_pairs(args.config)
         if args.bug:

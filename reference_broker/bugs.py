@@ -12,11 +12,21 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from reference_broker.groups import PLANTED_BUGS as _GROUP_BUGS
+from reference_broker.raft import PLANTED_BUGS as _RAFT_BUGS
 
 CONFIG_KEY: Final = "logtrial.bugs"
 
+#: Bugs of the replicated broker (`reference_broker.cluster`); the Raft core's own
+#: bugs are switched on in every partition's and the controller's Raft group.
+_CLUSTER_BUGS = {
+    "ack-before-commit": "in a cluster, acks=all is answered after the leader's local "
+                         "append instead of after the Raft commit, so a leader failover "
+                         "can lose acknowledged records",
+    **{name: f"in a cluster, Raft: {what}" for name, what in _RAFT_BUGS.items()},
+}
+
 #: name -> one-line description, for every bug a running broker can switch on.
-BUGS: Final[Mapping[str, str]] = dict(sorted(_GROUP_BUGS.items()))
+BUGS: Final[Mapping[str, str]] = dict(sorted({**_GROUP_BUGS, **_CLUSTER_BUGS}.items()))
 
 
 def parse_bugs(names: Iterable[str]) -> frozenset[str]:

@@ -15,6 +15,11 @@ goes out, every partition written under flush.policy=always is fsynced once
 Produce requests are queued or partly received (up to `MAX_HELD` answers, at most
 `MAX_HOLD_S` after the first), so that pipelined requests share one fsync.
 
+In a cluster, peers connect to the same listener: a connection whose first four
+bytes are `reference_broker.cluster.rpc.MAGIC` (as a Kafka frame size, far above the
+limit) is handed to the cluster's frame reader instead (`BrokerServer.peer_reader`);
+without a cluster such a connection is closed like any oversized frame.
+
 A frame that cannot be parsed, an unknown API key or an unsupported version closes the
 connection, as Kafka does; ApiVersions is the exception: a version we lack gets the
 v0-format UNSUPPORTED_VERSION answer listing our ranges. A handler that raises is a
@@ -36,6 +41,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 from reference_broker.protocol import codec
@@ -56,6 +62,7 @@ MAX_HELD = 16
 MAX_HOLD_S = 0.005
 _WRITE_HIGH_WATER = 4 << 20
 _PRODUCE_PREFIX = ApiKey.PRODUCE.to_bytes(2, "big")
+PEER_MAGIC = b"RAFT"  # reference_broker.cluster.rpc.MAGIC (kept here: no import cycle)
 
 
 def wall_clock_ms() -> int:
@@ -78,6 +85,8 @@ class _Connection(asyncio.Protocol):
         self._wakeup: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.peer_feed: Callable[[bytes], None] | None = None  # a cluster peer's stream
+        self.fresh = True  # no frame seen yet
 
     # -- asyncio.Protocol ------------------------------------------------------------
 
@@ -92,12 +101,23 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        if self.peer_feed is not None:
+            self._feed_peer(data)
+            return
         buf = self.buf
         buf += data
         start = 0
         n = len(buf)
         while n - start >= 4:
             size = int.from_bytes(buf[start:start + 4], "big", signed=True)
+            if self.fresh and start == 0 and self.server.peer_reader is not None \
+                    and buf[:4] == PEER_MAGIC:
+                self.peer_feed = self.server.peer_reader()
+                rest = bytes(buf[4:])
+                buf.clear()
+                self._feed_peer(rest)
+                return
+            self.fresh = False
             if size < MIN_FRAME or size > self.max_frame:
                 log.info("%s: frame size %d outside [%d, socket.request.max.bytes=%d]; "
                          "closing", self.peer, size, MIN_FRAME, self.max_frame)
@@ -116,6 +136,14 @@ class _Connection(asyncio.Protocol):
             self.reading_paused = True
             assert self.transport is not None
             self.transport.pause_reading()
+
+    def _feed_peer(self, data: bytes) -> None:
+        assert self.peer_feed is not None
+        try:
+            self.peer_feed(data)
+        except Exception as exc:  # a broken peer: drop its connection, it reconnects
+            log.warning("%s: bad peer stream: %s; closing", self.peer, exc)
+            self.close()
 
     def eof_received(self) -> bool | None:
         self.closed = True
@@ -194,6 +222,8 @@ class BrokerServer:
         self._conns: set[asyncio.Task[None]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self._versions_table = api_version_table()
+        # In a cluster: makes the byte sink for one accepted peer connection.
+        self.peer_reader: Callable[[], Callable[[bytes], None]] | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()

@@ -95,7 +95,7 @@ class Partition:
     """
 
     __slots__ = ("_dirty", "_durable_end", "_flushing", "_waiters", "config", "index",
-                 "log", "producers", "sync_always", "topic")
+                 "log", "producers", "replica", "sync_always", "topic")
 
     def __init__(self, topic: str, index: int, plog: PartitionLog, config: TopicConfig,
                  dirty: set[Partition] | None = None) -> None:
@@ -109,6 +109,9 @@ class Partition:
         self._flushing: asyncio.Task[None] | None = None
         self.producers = ProducerStateTable()
         self._waiters: list[asyncio.Future[None]] = []
+        # In a cluster: the partition's Raft group (`reference_broker.cluster`), which
+        # appends through Raft and owns the high watermark (its commit index).
+        self.replica: Any = None
         self._rebuild_producers()
 
     def _rebuild_producers(self) -> None:
@@ -123,10 +126,24 @@ class Partition:
             log.info("%s-%d: rebuilt state of %d producers from %d batches",
                      self.topic, self.index, len(self.producers), n)
 
+    def reset_producers(self) -> None:
+        """Rebuild the producer state from the log (after a Raft truncation)."""
+        self.producers = ProducerStateTable()
+        self._rebuild_producers()
+
+    def record_producer(self, h: records.BatchHeader) -> None:
+        """Note an appended batch (with its final offsets) in the producer state."""
+        if h.producer_id >= 0:
+            self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
+                                  h.last_sequence, h.base_offset, h.last_offset,
+                                  h.max_timestamp)
+
     @property
     def high_watermark(self) -> int:
         # One node: every appended (with flush.policy=always: synced) record is
-        # committed. The replicated broker will use Raft's commit index here.
+        # committed. Replicated: the offset after Raft's commit index.
+        if self.replica is not None:
+            return int(self.replica.high_watermark)
         if self.sync_always:
             return self._durable_end
         return int(self.log.log_end_offset)
@@ -190,8 +207,8 @@ class Partition:
     def log_start_offset(self) -> int:
         return int(self.log.log_start_offset)
 
-    def append(self, data: bytes, now_ms: int) -> AppendResult:
-        """Validate and append a produce request's record set (whole batches, v2)."""
+    def validate(self, data: bytes) -> list[records.BatchHeader] | AppendResult:
+        """The batch headers of a produce request's record set, or why it is refused."""
         try:
             headers = records.validate_produce(data)
         except records.InvalidRecords as exc:
@@ -210,6 +227,13 @@ class Partition:
                 return AppendResult(errors.INVALID_RECORD,
                                     message="transactional and control batches are not "
                                             "supported by this broker")
+        return headers
+
+    def append(self, data: bytes, now_ms: int) -> AppendResult:
+        """Validate and append a produce request's record set (whole batches, v2)."""
+        headers = self.validate(data)
+        if isinstance(headers, AppendResult):
+            return headers
         if len(headers) == 1:
             h = headers[0]
             verdict = self.producers.check(h.producer_id, h.producer_epoch, h.base_sequence,
@@ -418,11 +442,12 @@ class TopicStore:
     # -- changes ---------------------------------------------------------------------
 
     def create(self, name: str, num_partitions: int, configs: Mapping[str, str],
-               now_ms: int) -> Topic:
-        """Create a topic (the caller validated name, count and configs)."""
+               now_ms: int, topic_id: uuid.UUID | None = None) -> Topic:
+        """Create a topic (the caller validated name, count and configs); a cluster
+        passes the id its controller chose."""
         if name in self._topics or name in INTERNAL_TOPICS:
             raise ValueError(f"topic {name!r} already exists")
-        topic = Topic(name, uuid.uuid4(), dict(configs))
+        topic = Topic(name, topic_id or uuid.uuid4(), dict(configs))
         tcfg = self.config.topic_config(topic.configs)
         for i in range(num_partitions):
             d = self.data_dir / f"{name}-{i}"
@@ -492,7 +517,7 @@ class TopicStore:
     def apply_retention(self, now_ms: int) -> int:
         deleted = 0
         for p in self.all_partitions():
-            if not p.busy:
+            if not p.busy and p.replica is None:  # a Raft log keeps its prefix
                 deleted += int(p.log.apply_retention(now_ms, p.high_watermark))
         return deleted
 

@@ -33,9 +33,11 @@ class RaftCluster:
 
     def __init__(self, base: Path, bugs: Sequence[str]) -> None:
         self.base = base
+        base.mkdir(parents=True, exist_ok=True)
         self.bugs = tuple(bugs)
         self.ports = {n: free_port() for n in (1, 2, 3)}
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.logs: dict[int, Path] = {}  # each node's stderr (its latest start)
         self.starts = 0
 
     @property
@@ -57,7 +59,7 @@ class RaftCluster:
                "--election-timeout-ms", str(ELECTION_TIMEOUT_MS)]
         for b in self.bugs:
             cmd += ["--bug", b]
-        err_path = self.base / f"n{n}-{self.starts}.err"
+        err_path = self.logs[n] = self.base / f"n{n}-{self.starts}.err"
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         with open(err_path, "wb") as err:
             self.procs[n] = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,

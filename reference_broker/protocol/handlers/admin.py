@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from reference_broker import cluster as _cluster
 from reference_broker.config import (
     ConfigError,
     apply_topic_overrides,
@@ -81,14 +82,26 @@ async def create_topics(ctx: BrokerContext, header: RequestHeader, request: Any)
             continue
         configs = {c.name: c.value for c in t.configs if c.value is not None}
         topic_id = None
-        if not validate_only:
+        replicated = _cluster.of(ctx)
+        if not validate_only and replicated is not None:
+            topic = await replicated.create_topic(t.name, count, configs,
+                                                  timeout_s=max(1, request.timeout_ms) / 1000)
+            if topic is None:
+                out.append(_CTOPIC(name=t.name, error_code=errors.REQUEST_TIMED_OUT,
+                                   error_message="the controller did not commit the topic "
+                                                 "in time", num_partitions=-1,
+                                   replication_factor=-1, configs=None))
+                continue
+            topic_id = topic.topic_id
+        elif not validate_only:
             topic = ctx.topics.create(t.name, count, configs, ctx.now_ms())
             topic_id = topic.topic_id
         entries = [_CCONF(name=k, value=val, read_only=False, config_source=src,
                           is_sensitive=False)
                    for k, val, src in _topic_config_entries(ctx, configs)]
+        rf = len(replicated.voters) if replicated is not None else 1
         out.append(_CTOPIC(name=t.name, topic_id=topic_id, error_code=errors.NONE,
-                           error_message=None, num_partitions=count, replication_factor=1,
+                           error_message=None, num_partitions=count, replication_factor=rf,
                            configs=entries))
     return _CRESP(version=v, throttle_time_ms=0, topics=out)
 
@@ -129,9 +142,11 @@ def _check_create(ctx: BrokerContext, t: Any, duplicated: bool) -> tuple[int, st
         rf = 1
     if rf < 1:
         return errors.INVALID_REPLICATION_FACTOR, f"replication factor {rf} must be >= 1", 0
-    if rf > 1:
+    replicated = _cluster.of(ctx)
+    brokers = len(replicated.voters) if replicated is not None else 1
+    if rf > brokers:
         return (errors.INVALID_REPLICATION_FACTOR,
-                f"replication factor {rf} larger than available brokers: 1", 0)
+                f"replication factor {rf} larger than available brokers: {brokers}", 0)
     try:
         validate_topic_configs({c.name: c.value for c in t.configs})
     except ConfigError as exc:
@@ -160,6 +175,9 @@ async def create_partitions(ctx: BrokerContext, header: RequestHeader, request: 
             code, msg = errors.INVALID_PARTITIONS, (
                 f"topic {t.name!r} has {len(topic.partitions)} partitions; the new count "
                 f"{t.count} must be larger and at most {MAX_PARTITIONS}")
+        elif _cluster.of(ctx) is not None:
+            code, msg = errors.INVALID_REQUEST, ("adding partitions is not supported by the "
+                                                 "replicated reference broker yet")
         elif t.assignments is not None and any(
                 list(a.broker_ids) != [ctx.node_id] for a in t.assignments):
             code, msg = errors.INVALID_REPLICA_ASSIGNMENT, (
@@ -190,6 +208,12 @@ async def delete_topics(ctx: BrokerContext, header: RequestHeader, request: Any)
             code = errors.UNKNOWN_TOPIC_ID if name is None else errors.UNKNOWN_TOPIC_OR_PARTITION
             out.append(_DTOPIC(name=name, topic_id=topic_id, error_code=code,
                                error_message="no such topic"))
+            continue
+        if _cluster.of(ctx) is not None:
+            out.append(_DTOPIC(name=topic.name, topic_id=topic.topic_id,
+                               error_code=errors.INVALID_REQUEST,
+                               error_message="deleting topics is not supported by the "
+                                             "replicated reference broker yet"))
             continue
         await _all_idle(topic.partitions)
         if ctx.topics.get(topic.name) is topic:

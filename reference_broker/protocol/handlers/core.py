@@ -4,6 +4,12 @@ The ApiVersions table is the handler registry itself: every registered API is
 advertised with the versions its handler serves (capped by what the codec decodes), so
 the table cannot drift from what is served. Produce starts at v3 and Fetch at v4: the
 versions that carry record batch v2, the only record format this broker stores.
+
+In a cluster (`reference_broker.cluster`), Metadata lists every broker that has said
+hello, and per partition the Raft leader (-1 with LEADER_NOT_AVAILABLE while there is
+none), its term as leader epoch, every node as a replica, and as ISR the followers
+whose logs match the leader's (only the leader knows: others list every replica).
+Producer ids are made unique per node (``local id * 1024 + node id``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from reference_broker import cluster as _cluster
 from reference_broker.protocol import codec, errors
 from reference_broker.protocol.handlers import (
     REGISTRY,
@@ -68,13 +75,36 @@ async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> A
     T = cls.MetadataResponseTopic
     P = T.MetadataResponsePartition
     store = ctx.topics
+    replicated = _cluster.of(ctx)
     topics_out = []
 
+    def describe_replica(p: Any) -> Any:
+        assert replicated is not None
+        g = p.replica
+        voters = list(replicated.voters)
+        leader = g.leader_id
+        if g.serving:
+            st = g.status()
+            isr = sorted([ctx.node_id, *st.caught_up])
+        else:
+            isr = voters
+        if leader is None or leader not in replicated.brokers:
+            return P(error_code=errors.LEADER_NOT_AVAILABLE, partition_index=p.index,
+                     leader_id=-1, leader_epoch=-1, replica_nodes=voters, isr_nodes=isr,
+                     offline_replicas=[])
+        return P(error_code=errors.NONE, partition_index=p.index, leader_id=leader,
+                 leader_epoch=g.term, replica_nodes=voters, isr_nodes=isr,
+                 offline_replicas=[])
+
     def describe(topic: Topic) -> Any:
-        parts = [P(error_code=errors.NONE, partition_index=p.index, leader_id=ctx.node_id,
-                   leader_epoch=LEADER_EPOCH, replica_nodes=[ctx.node_id],
-                   isr_nodes=[ctx.node_id], offline_replicas=[])
-                 for p in topic.partitions]
+        if replicated is not None:
+            parts = [describe_replica(p) for p in topic.partitions]
+        else:
+            parts = [P(error_code=errors.NONE, partition_index=p.index,
+                       leader_id=ctx.node_id, leader_epoch=LEADER_EPOCH,
+                       replica_nodes=[ctx.node_id], isr_nodes=[ctx.node_id],
+                       offline_replicas=[])
+                     for p in topic.partitions]
         return T(error_code=errors.NONE, name=topic.name, topic_id=topic.topic_id,
                  is_internal=False, partitions=parts)
 
@@ -101,16 +131,31 @@ async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> A
                                         partitions=[]))
                     continue
                 if may_auto_create(ctx, v, request):
-                    topic = store.create(name, ctx.config.num_partitions, {}, ctx.now_ms())
+                    if replicated is not None:
+                        topic = await replicated.create_topic(
+                            name, ctx.config.num_partitions, {}, timeout_s=3.0)
+                        if topic is None:
+                            topics_out.append(T(error_code=errors.LEADER_NOT_AVAILABLE,
+                                                name=name, partitions=[]))
+                            continue
+                    else:
+                        topic = store.create(name, ctx.config.num_partitions, {},
+                                             ctx.now_ms())
             if topic is None:
                 topics_out.append(T(error_code=errors.UNKNOWN_TOPIC_OR_PARTITION, name=name,
                                     partitions=[]))
             else:
                 topics_out.append(describe(topic))
-    broker = cls.MetadataResponseBroker(
-        node_id=ctx.node_id, host=ctx.advertised_host, port=ctx.advertised_port, rack=None)
-    return cls(version=v, throttle_time_ms=0, brokers=[broker], cluster_id=CLUSTER_ID,
-               controller_id=ctx.node_id, topics=topics_out)
+    if replicated is not None:
+        brokers = [cls.MetadataResponseBroker(node_id=n, host=h, port=pt, rack=None)
+                   for n, (h, pt) in sorted(replicated.brokers.items())]
+        controller = replicated.controller_id
+    else:
+        brokers = [cls.MetadataResponseBroker(node_id=ctx.node_id, host=ctx.advertised_host,
+                                              port=ctx.advertised_port, rack=None)]
+        controller = ctx.node_id
+    return cls(version=v, throttle_time_ms=0, brokers=brokers, cluster_id=CLUSTER_ID,
+               controller_id=controller, topics=topics_out)
 
 
 @handler(ApiKey.INIT_PRODUCER_ID, 0, 6)
@@ -126,6 +171,8 @@ async def init_producer_id(ctx: BrokerContext, header: RequestHeader, request: A
     # Like Kafka, an idempotent (non-transactional) producer always gets a fresh id,
     # epoch 0, even when it passes its old id and epoch (KIP-360 bump requests).
     pid = ctx.topics.allocate_producer_id()
+    if _cluster.of(ctx) is not None:  # unique across the nodes' own id blocks
+        pid = pid * 1024 + ctx.node_id
     return cls(version=header.api_version, error_code=errors.NONE, producer_id=pid,
                producer_epoch=0, throttle_time_ms=0)
 
@@ -133,10 +180,17 @@ async def init_producer_id(ctx: BrokerContext, header: RequestHeader, request: A
 @handler(ApiKey.DESCRIBE_CLUSTER, 0, 2)
 async def describe_cluster(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
     cls = codec.response_class(ApiKey.DESCRIBE_CLUSTER)
-    broker = cls.DescribeClusterBroker(
-        broker_id=ctx.node_id, host=ctx.advertised_host, port=ctx.advertised_port, rack=None)
+    replicated = _cluster.of(ctx)
+    if replicated is not None:
+        brokers = [cls.DescribeClusterBroker(broker_id=n, host=h, port=pt, rack=None)
+                   for n, (h, pt) in sorted(replicated.brokers.items())]
+        controller = replicated.controller_id
+    else:
+        brokers = [cls.DescribeClusterBroker(broker_id=ctx.node_id, host=ctx.advertised_host,
+                                             port=ctx.advertised_port, rack=None)]
+        controller = ctx.node_id
     return cls(version=header.api_version, error_code=errors.NONE, cluster_id=CLUSTER_ID,
-               controller_id=ctx.node_id, brokers=[broker])
+               controller_id=controller, brokers=brokers)
 
 
 _PRESP = codec.response_class(ApiKey.DESCRIBE_PRODUCERS)

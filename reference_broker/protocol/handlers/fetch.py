@@ -22,6 +22,7 @@ import asyncio
 import logging
 from typing import Any
 
+from reference_broker import cluster as _cluster
 from reference_broker import records
 from reference_broker.log import LogClosed
 from reference_broker.protocol import codec, errors
@@ -44,6 +45,18 @@ def _epoch_error(current_leader_epoch: int) -> int:
     return errors.NONE
 
 
+def _replica_error(p: Partition, current_leader_epoch: int) -> int:
+    """In a cluster: only the serving leader answers; epochs are Raft terms."""
+    g = p.replica
+    if not g.serving:
+        return errors.NOT_LEADER_OR_FOLLOWER
+    if current_leader_epoch > g.term:
+        return errors.UNKNOWN_LEADER_EPOCH
+    if 0 <= current_leader_epoch < g.term:
+        return errors.FENCED_LEADER_EPOCH
+    return errors.NONE
+
+
 class _FetchPlan:
     """The partitions of one fetch request, resolved once."""
 
@@ -54,6 +67,7 @@ class _FetchPlan:
         self.items: list[tuple[Any, list[tuple[Any, Partition | None, int]]]] = []
         self.partitions: list[Partition] = []
         store = ctx.topics
+        replicated = _cluster.of(ctx) is not None
         for ft in request.topics:
             if version >= 13:
                 topic = store.by_id(ft.topic_id)
@@ -68,7 +82,10 @@ class _FetchPlan:
                     plist.append((fp, None, missing))
                     continue
                 p = topic.partitions[idx]
-                err = _epoch_error(fp.current_leader_epoch)
+                if replicated and p.replica is not None:
+                    err = _replica_error(p, fp.current_leader_epoch)
+                else:
+                    err = _epoch_error(fp.current_leader_epoch)
                 plist.append((fp, p, err))
                 if not err:
                     self.partitions.append(p)
@@ -215,7 +232,12 @@ async def list_offsets(ctx: BrokerContext, header: RequestHeader, request: Any) 
                                     error_code=errors.UNKNOWN_TOPIC_OR_PARTITION,
                                     old_style_offsets=[], timestamp=-1, offset=-1))
                 continue
-            err = _epoch_error(lp.current_leader_epoch) if v >= 4 else errors.NONE
+            epoch = LEADER_EPOCH
+            if p.replica is not None and _cluster.of(ctx) is not None:
+                err = _replica_error(p, lp.current_leader_epoch if v >= 4 else -1)
+                epoch = p.replica.term
+            else:
+                err = _epoch_error(lp.current_leader_epoch) if v >= 4 else errors.NONE
             if err:
                 parts.append(_LPART(partition_index=lp.partition_index, error_code=err,
                                     old_style_offsets=[], timestamp=-1, offset=-1))
@@ -224,7 +246,7 @@ async def list_offsets(ctx: BrokerContext, header: RequestHeader, request: Any) 
             old = [offset] if offset >= 0 else []
             parts.append(_LPART(partition_index=lp.partition_index, error_code=errors.NONE,
                                 old_style_offsets=old, timestamp=ts, offset=offset,
-                                leader_epoch=LEADER_EPOCH))
+                                leader_epoch=epoch))
         topics_out.append(_LTOPIC(name=lt.name, partitions=parts))
     return _LRESP(version=v, throttle_time_ms=0, topics=topics_out)
 
@@ -249,7 +271,16 @@ async def offset_for_leader_epoch(ctx: BrokerContext, header: RequestHeader,
                 parts.append(_EPART(error_code=errors.UNKNOWN_TOPIC_OR_PARTITION,
                                     partition=rp.partition, leader_epoch=-1, end_offset=-1))
                 continue
-            err = _epoch_error(rp.current_leader_epoch) if v >= 2 else errors.NONE
+            if p.replica is not None and _cluster.of(ctx) is not None:
+                err = _replica_error(p, rp.current_leader_epoch if v >= 2 else -1)
+                if not err:
+                    term, end = p.replica.storage.epoch_end(rp.leader_epoch)
+                    end = min(end, p.high_watermark)
+                    parts.append(_EPART(error_code=errors.NONE, partition=rp.partition,
+                                        leader_epoch=term, end_offset=end))
+                    continue
+            else:
+                err = _epoch_error(rp.current_leader_epoch) if v >= 2 else errors.NONE
             if err:
                 parts.append(_EPART(error_code=err, partition=rp.partition, leader_epoch=-1,
                                     end_offset=-1))

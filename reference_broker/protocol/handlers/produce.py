@@ -7,7 +7,9 @@ base offset and log start offset. acks must be -1, 0 or 1 (else INVALID_REQUIRED
 with acks=0 no response is sent, and, as in Kafka, any partition error closes the
 connection instead so that the producer notices. On one node acks=1 and acks=-1 are the
 same: the high watermark is the log end after the append (which fsyncs first under
-flush.policy=always).
+flush.policy=always). In a cluster the partition's Raft group appends instead
+(`reference_broker.cluster.Cluster.produce`): acks=1 after the leader's write, acks=-1
+after the commit, NOT_LEADER_OR_FOLLOWER on any node but the leader.
 Produce v13 names topics by id.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from reference_broker import cluster as _cluster
 from reference_broker.log import CorruptBatch, LogClosed, LogError
 from reference_broker.protocol import codec, errors
 from reference_broker.protocol.handlers import (
@@ -38,6 +41,7 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
     v = header.api_version
     acks = request.acks
     store = ctx.topics
+    replicated = _cluster.of(ctx)
     now_ms = ctx.now_ms()
     bad_acks = acks not in (-1, 0, 1)
     if request.transactional_id is not None:
@@ -75,7 +79,10 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
                     parts.append(_PART(index=idx, error_code=missing, base_offset=-1))
                     continue
             try:
-                res = p.append(data, now_ms)
+                if replicated is not None and p.replica is not None:
+                    res = await replicated.produce(p, data, acks, request.timeout_ms)
+                else:
+                    res = p.append(data, now_ms)
             except CorruptBatch as exc:
                 parts.append(_PART(index=idx, error_code=errors.CORRUPT_MESSAGE,
                                    base_offset=-1, error_message=str(exc)))

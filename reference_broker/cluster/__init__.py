@@ -1,0 +1,36 @@
+"""The replicated broker: one Raft group per partition plus a controller group.
+
+- `rpc`: broker-to-broker frames (length-prefixed msgpack) on the Kafka listener.
+- `storage`: `RaftPartitionLog`, the partition log as a Raft `LogStorage`.
+- `node`: `Cluster`, the asyncio driver of the Raft groups, the controller (topic
+  creation) and the Kafka semantics of replicated produce (acks, high watermark).
+
+Started by ``reference-broker --peers ...``; the protocol handlers consult
+``ctx.extras["cluster"]`` and keep their single-node behaviour when it is absent.
+"""
+
+from collections.abc import Callable
+
+from .node import CONTROLLER, Cluster, RaftGroup, TopicCommand
+from .rpc import MAGIC, FrameReader
+from .storage import RaftPartitionLog
+
+
+def peer_reader(cluster: Cluster) -> Callable[[], Callable[[bytes], None]]:
+    """The server's factory of byte sinks for accepted peer connections."""
+
+    def make() -> Callable[[bytes], None]:
+        return FrameReader(cluster.on_frame).feed
+
+    return make
+
+
+def of(ctx: object) -> Cluster | None:
+    """The cluster a handler's context belongs to, or None on a single node."""
+    extras = getattr(ctx, "extras", {})
+    c = extras.get("cluster")
+    return c if isinstance(c, Cluster) else None
+
+
+__all__ = ["CONTROLLER", "MAGIC", "Cluster", "FrameReader", "RaftGroup", "RaftPartitionLog",
+           "TopicCommand", "of", "peer_reader"]
