@@ -2,7 +2,9 @@
 
 Each adapter turns workload ops into Kafka client calls and back:
 ``send(key, value) -> offset``, ``poll() -> {key: [[offset, value], ...]}``,
-``assign(keys)``, ``subscribe(keys)``, ``commit() -> {key: offset}``, ``close()``. A
+``assign(keys)``, ``subscribe(keys)``, ``commit() -> {key: offset}``,
+``committed(keys) -> {key: offset | None}`` (the group's committed offsets, one
+OffsetFetch; a failed fetch changed nothing, so it is definite), ``close()``. A
 failure raises `ClientError` carrying the definite/indefinite outcome from
 `harness.workload._errors` (and, for a commit, the offsets it tried).
 
@@ -74,6 +76,7 @@ class Client(Protocol):
     def assign(self, keys: list[str]) -> None: ...
     def subscribe(self, keys: list[str]) -> None: ...
     def commit(self) -> dict[str, int]: ...
+    def committed(self, keys: list[str]) -> dict[str, int | None]: ...
     def membership(self) -> dict[str, Any] | None: ...
     def close(self) -> None: ...
 
@@ -264,6 +267,22 @@ class KafkaPythonClient(_ClientBase):
             raise ClientError(outcome, err, value=offsets) from e
         return offsets
 
+    def committed(self, keys: list[str]) -> dict[str, int | None]:
+        from kafka import TopicPartition
+
+        if self._consumer is None or self._membership is None:
+            raise ClientError("fail", ["not-subscribed", "committed before subscribe"])
+        prefix = self.opts.topic_prefix
+        out: dict[str, int | None] = {}
+        try:
+            for k in keys:
+                off = self._consumer.committed(TopicPartition(topic_of(prefix, k), 0),
+                                               timeout_ms=int(self.opts.send_timeout_s * 1000))
+                out[k] = off if isinstance(off, int) and off >= 0 else None
+        except Exception as e:
+            raise ClientError("fail", [type(e).__name__, str(e)[:200]]) from e
+        return out
+
     def poll(self) -> dict[str, list[list[int]]]:
         if self._consumer is None:
             raise ClientError("fail", ["not-attached", "poll before assign/subscribe"])
@@ -419,6 +438,25 @@ class ConfluentClient(_ClientBase):
                 raise ClientError(outcome, [tp.error.name(), tp.error.str()[:200]],
                                   value=offsets)
         return offsets
+
+    def committed(self, keys: list[str]) -> dict[str, int | None]:
+        from confluent_kafka import TopicPartition
+
+        if self._consumer is None or self._membership is None:
+            raise ClientError("fail", ["not-subscribed", "committed before subscribe"])
+        prefix = self.opts.topic_prefix
+        try:
+            got = self._consumer.committed(
+                [TopicPartition(topic_of(prefix, k), 0) for k in keys],
+                timeout=self.opts.send_timeout_s)
+        except Exception as e:
+            raise ClientError("fail", [type(e).__name__, str(e)[:200]]) from e
+        out: dict[str, int | None] = {}
+        for tp in got:
+            if tp.error is not None:
+                raise ClientError("fail", [tp.error.name(), tp.error.str()[:200]])
+            out[key_of(prefix, tp.topic)] = tp.offset if tp.offset >= 0 else None
+        return out
 
     def poll(self) -> dict[str, list[list[int]]]:
         if self._consumer is None:

@@ -22,7 +22,12 @@ The kafka workload, after Jepsen's (``jepsen.tests.kafka``):
   instead: the process commits, for its group, the offsets after its last poll of each
   key it is assigned (commit-after-process). The invocation's value is ``None``: only
   the client knows its positions, so the completion carries ``{key: offset}``.
-  ``assign`` runs have no group and never commit (their op sequence is unchanged).
+  ``assign`` runs have no group and never commit (their op sequence is unchanged);
+- with ``sub_via="subscribe"`` another share (``fetch_share``) asks the coordinator for
+  the group's committed offsets of every key (``committed``, Kafka's OffsetFetch, as a
+  consumer does when it is assigned a partition): value the list of keys, completed
+  with ``{key: offset | None}``. A fetch is what reveals a commit the coordinator
+  acknowledged and then lost, even when no rebalance follows.
 """
 
 from __future__ import annotations
@@ -92,6 +97,8 @@ class KafkaWorkload:
     key_skew: float = 0.0
     #: with subscribe: the share of non-send ops that commit offsets instead of polling.
     commit_share: float = 0.2
+    #: with subscribe: the share of non-send ops that fetch the committed offsets.
+    fetch_share: float = 0.1
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -100,6 +107,9 @@ class KafkaWorkload:
             raise ValueError(f"send_share must be within [0, 1], got {self.send_share}")
         if not 0.0 <= self.commit_share <= 1.0:
             raise ValueError(f"commit_share must be within [0, 1], got {self.commit_share}")
+        if not 0.0 <= self.fetch_share <= 1.0 - self.commit_share:
+            raise ValueError(f"fetch_share must be within [0, 1 - commit_share], "
+                             f"got {self.fetch_share}")
         if self.rate < 0:
             raise ValueError(f"rate must be >= 0 ops/s, got {self.rate}")
 
@@ -165,10 +175,14 @@ class KafkaGenerator:
                 key, rng = self._pick_key(rng)
                 inv = Invocation(process, "send", [["send", key, value_ctr]])
                 value_ctr += 1
-            elif w.sub_via == "subscribe" and w.commit_share > 0:
+            elif w.sub_via == "subscribe" and (w.commit_share > 0 or w.fetch_share > 0):
                 u, rng = uniform(rng)
-                inv = (Invocation(process, "commit", None) if u < w.commit_share
-                       else Invocation(process, "poll", [["poll"]]))
+                if u < w.commit_share:
+                    inv = Invocation(process, "commit", None)
+                elif u < w.commit_share + w.fetch_share:
+                    inv = Invocation(process, "committed", list(w.keys))
+                else:
+                    inv = Invocation(process, "poll", [["poll"]])
             else:
                 inv = Invocation(process, "poll", [["poll"]])
         return inv, replace(self, rng=rng, next_value=value_ctr, next_time_ns=nxt,

@@ -2,7 +2,7 @@
 
 It asks a pure generator for the next invocation, hands it to the idle worker thread
 of that process, and records the invocation and its completion in the `Recorder`.
-Completions of ``poll`` and ``commit`` by a subscribed consumer carry its group
+Completions of ``poll``, ``commit`` and ``committed`` by a subscribed consumer carry its group
 membership in ``extra["membership"]`` (see `Client.membership`): the groups checker
 reads ownership per generation from it. A completion of type ``info`` means the client
 may be broken: the worker closes it and
@@ -101,12 +101,14 @@ def apply(client: Client, f: str, value: Any) -> Any:
         return value
     if f == "commit":
         return client.commit()
+    if f == "committed":
+        return client.committed(list(value))
     raise ValueError(f"the kafka workload has no op {f!r}")
 
 
 def _membership(client: Client | None, f: str) -> dict[str, Any] | None:
     """``{"membership": ...}`` for a poll or commit of a subscribed consumer."""
-    if client is None or f not in ("poll", "commit"):
+    if client is None or f not in ("poll", "commit", "committed"):
         return None
     get = getattr(client, "membership", None)
     m = get() if get is not None else None

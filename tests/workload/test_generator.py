@@ -73,22 +73,30 @@ def test_bad_workload_options() -> None:
         KafkaWorkload(send_share=2.0)
     with pytest.raises(ValueError, match="commit_share"):
         KafkaWorkload(commit_share=-0.1)
+    with pytest.raises(ValueError, match="fetch_share"):
+        KafkaWorkload(commit_share=0.8, fetch_share=0.3)
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(0, 2**64 - 1), st.floats(0.05, 1.0))
-def test_commits_only_with_subscribe_as_a_share_of_reads(seed: int, share: float) -> None:
-    sub = KafkaWorkload(keys=("0", "1"), rate=0, sub_via="subscribe", commit_share=share)
+@given(st.integers(0, 2**64 - 1), st.floats(0.05, 0.8), st.floats(0.0, 0.2))
+def test_commits_only_with_subscribe_as_a_share_of_reads(seed: int, share: float,
+                                                         fetch: float) -> None:
+    sub = KafkaWorkload(keys=("0", "1"), rate=0, sub_via="subscribe", commit_share=share,
+                        fetch_share=fetch)
     ops = drive(KafkaGenerator.start(sub, seed), 2000, procs=4)
     commits = [op for op in ops if op.f == "commit"]
-    reads = [op for op in ops if op.f in ("commit", "poll")]
+    fetches = [op for op in ops if op.f == "committed"]
+    reads = [op for op in ops if op.f in ("commit", "poll", "committed")]
     assert all(op.value is None for op in commits)
+    assert all(op.value == ["0", "1"] for op in fetches)
     assert abs(len(commits) / len(reads) - share) < 0.1
+    assert abs(len(fetches) / len(reads) - fetch) < 0.1
     assign = KafkaWorkload(keys=("0", "1"), rate=0, sub_via="assign", commit_share=share)
-    assert not [op for op in drive(KafkaGenerator.start(assign, seed), 500) if op.f == "commit"]
+    assert not [op for op in drive(KafkaGenerator.start(assign, seed), 500)
+                if op.f in ("commit", "committed")]
 
 
 def test_assign_runs_are_unchanged_by_commit_share() -> None:
     a = KafkaWorkload(keys=("0", "1"), rate=0, commit_share=0.0)
-    b = KafkaWorkload(keys=("0", "1"), rate=0, commit_share=0.9)
+    b = KafkaWorkload(keys=("0", "1"), rate=0, commit_share=0.5, fetch_share=0.3)
     assert drive(KafkaGenerator.start(a, 3), 300) == drive(KafkaGenerator.start(b, 3), 300)

@@ -1,9 +1,11 @@
 """The ``groups`` checker: what a Kafka consumer group promises, from one history.
 
 Ops it reads (written by the kafka workload with ``sub_via="subscribe"``, see
-`harness.workload`): ``commit`` completions, whose value is ``{key: offset}`` (the
-offsets the process committed for its group: the offset after the last record it
-polled of each key it owns, Kafka's "next offset to read"), and the
+`harness.workload`): ``committed`` completions (``{key: offset | None}``, the group's
+committed offsets as the coordinator returned them), ``commit`` completions, whose
+value is ``{key: offset}`` (the offsets the process committed for its group: the
+offset after the last record it polled of each key it owns, Kafka's "next offset to
+read"), and the
 ``extra["membership"]`` of ``poll`` and ``commit`` completions: ``{"generation": int |
 None, "member": str | None, "keys": [...], "epoch": n}``, what the group had assigned
 to the consumer when the op ended (``epoch`` counts the assignments the consumer
@@ -22,12 +24,15 @@ Types, and the module that defines each (definitions in the module docstrings):
   (a fresh member resumes from the committed offset);
 - `_delivery`: ``commit-skip``: the group committed past an acknowledged record that
   no member of the group ever polled (with commit-after-process every acknowledged
-  record below the committed offset was delivered at least once).
+  record below the committed offset was delivered at least once);
+- `_fetches`: ``lost-commit``: a fetch of the group's committed offsets (``committed``
+  op, OffsetFetch) returned less than a commit acknowledged before it was invoked (an
+  acknowledged commit is durable).
 
-`_index` gathers the facts in one pass; `_options` holds the classification (all four
-are bad; with ``acks`` 0 or 1 a lost write may truncate the log and legitimately
-reset positions, so they are allowed) and which guarantee each breaks. Witnesses
-name op indices (``ops``), ``process``, ``key``, ``offsets`` and a ``message``.
+`_index` gathers the facts in one pass; `_options` holds the classification (all are
+bad; with ``acks`` 0 or 1 a lost write may truncate the log and legitimately reset
+positions, so the three types that follows from are allowed) and which guarantee each
+breaks. Witnesses name op indices (``ops``), ``process``, ``key``, ``offsets`` and a ``message``.
 """
 
 from harness.checkers.groups._check import CHECKER, check

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checkers._result import CheckResult
-from harness.checkers.groups import _commits, _delivery, _owners, _resets
+from harness.checkers.groups import _commits, _delivery, _fetches, _owners, _resets
 from harness.checkers.groups._index import GroupIndex, build
 from harness.checkers.groups._options import ANOMALY_TYPES, GroupsCheckOptions
 from harness.checkers.log._found import Found
@@ -22,6 +22,7 @@ def _stats(ix: GroupIndex) -> dict[str, Any]:
     return {
         "notes": notes,
         "commits": {t: ix.counts.get(t, 0) for t in ("ok", "fail", "info", "empty")},
+        "fetches": {t: ix.fetch_counts.get(t, 0) for t in ("ok", "fail", "info")},
         "committed": {k: ix.acked[k][0] for k in sorted(ix.acked, key=lambda s: (len(s), s))},
         "membership_reports": ix.observations,
         "assignments": len(ix.epochs),
@@ -45,6 +46,7 @@ def check(history: History, options: GroupsCheckOptions | None = None) -> CheckR
         "double-owner": _owners.double_owners(ix, limit),
         "offset-reset-below-commit": _resets.offset_resets(ix, limit),
         "commit-skip": _delivery.commit_skips(ix, limit),
+        "lost-commit": _fetches.lost_commits(ix, limit),
     }
     result = CheckResult(checker=CHECKER, valid=True, stats=_stats(ix))
     allowed = opts.allowed_types()
@@ -56,7 +58,7 @@ def check(history: History, options: GroupsCheckOptions | None = None) -> CheckR
             result.classification[t] = "allowed" if t in allowed else "bad"
     if result.bad_types:
         result.valid = False
-    elif not ix.observations and not sum(ix.counts.values()):
+    elif not ix.observations and not sum(ix.counts.values()) and not ix.fetches:
         result.valid = "unknown"
         result.error = ("the history has no commit and no group membership: nothing to "
                         "check (was the run's sub_via assign?)")

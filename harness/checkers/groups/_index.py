@@ -15,6 +15,8 @@ the snapshot current at its position for free.
   while it reported that epoch;
 - owners: per (generation, key), each member (or process) that reported owning the key
   in that generation, with the first op that says so;
+- fetches: every ``ok`` ``committed`` op (an OffsetFetch: ``{key: offset | None}``)
+  with the ``acked`` snapshot at its invocation;
 - reads: per key, the offsets that ``ok`` polls of group members (processes that
   subscribed) returned; sends: per key, offset -> value of ``ok`` sends.
 """
@@ -41,6 +43,16 @@ class Commit:
 
 
 @dataclass(slots=True)
+class Fetch:
+    inv: int
+    done: int
+    process: int | str
+    #: key -> committed offset returned (None: the group had none)
+    offsets: dict[str, int | None]
+    acked_at_inv: Acked
+
+
+@dataclass(slots=True)
 class Epoch:
     process: int | str
     epoch: Any
@@ -60,6 +72,7 @@ class Epoch:
 class GroupIndex:
     ops: list[Any]
     commits: list[Commit] = field(default_factory=list)
+    fetches: list[Fetch] = field(default_factory=list)
     epochs: list[Epoch] = field(default_factory=list)
     #: (generation, key) -> {owner: position of the first completion reporting it}
     owners: dict[tuple[int, str], dict[str, tuple[int | str, int]]] = field(
@@ -68,21 +81,25 @@ class GroupIndex:
     sends: dict[str, dict[int, tuple[Any, int]]] = field(default_factory=dict)
     acked: Acked = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    fetch_counts: dict[str, int] = field(default_factory=dict)
     members: set[int | str] = field(default_factory=set)
     observations: int = 0
     generations: set[int] = field(default_factory=set)
 
 
-def _offsets(value: Any, pos: int) -> dict[str, int]:
+def _offsets(value: Any, pos: int, what: str = "commit",
+             nullable: bool = False) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise HistoryError(f"op at position {pos}: a commit's value must be a map "
+        raise HistoryError(f"op at position {pos}: a {what}'s value must be a map "
                            f"{{key: offset}}, got {value!r}")
-    out: dict[str, int] = {}
+    out: dict[str, Any] = {}
     for k, off in value.items():
-        if isinstance(off, bool) or not isinstance(off, int):
-            raise HistoryError(f"op at position {pos}: commit offset of key {k!r} must be "
+        if off is None and nullable:
+            pass
+        elif isinstance(off, bool) or not isinstance(off, int):
+            raise HistoryError(f"op at position {pos}: {what} offset of key {k!r} must be "
                                f"an integer, got {off!r}")
         try:
             out[key_str(k)] = off
@@ -123,7 +140,7 @@ def build(history: History) -> GroupIndex:
         if typ == "invoke":
             if f == "subscribe":
                 ix.members.add(op.process)
-            if f in ("commit", "poll"):
+            if f in ("commit", "poll", "committed"):
                 snap[pos] = acked
             continue
         inv = partner[pos] if pos < len(partner) else -1
@@ -135,6 +152,13 @@ def build(history: History) -> GroupIndex:
                     if isinstance(off, int):
                         ix.sends.setdefault(mop[1], {})[off] = (v, pos)
             continue
+        if f == "committed":
+            counts_f = ix.fetch_counts
+            counts_f[typ] = counts_f.get(typ, 0) + 1
+            if typ == "ok":
+                ix.fetches.append(Fetch(inv=inv, done=pos, process=op.process,
+                                        offsets=_offsets(op.value, pos, "committed", True),
+                                        acked_at_inv=at_inv))
         if f not in ("commit", "poll"):
             continue
         m = _membership(op.extra.get("membership"), pos) if op.extra else None

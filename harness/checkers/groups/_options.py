@@ -1,12 +1,14 @@
 """The groups checker's anomaly types, the guarantee each breaks, and which a run's
 configuration allows.
 
-All four are bad by default: a correct coordinator with the workload's client (which
+All are bad by default: a correct coordinator with the workload's client (which
 commits only partitions it owns, only offsets it has polled) never shows them. With
 ``acks`` 0 or 1 an acknowledged record may be lost and the log truncated, after which a
 committed offset may lie past the log's end: the consumer resets to the earliest
 offset, reads below the commit and commits lower offsets, and records below old
-commits no longer exist. So under weak acks every type but ``double-owner`` is allowed.
+commits no longer exist. So under weak acks those three are allowed; ``double-owner``
+and ``lost-commit`` (the coordinator's own state, independent of producer acks) stay
+bad.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ ANOMALY_TYPES: Final[tuple[str, ...]] = (
     "double-owner",
     "offset-reset-below-commit",
     "commit-skip",
+    "lost-commit",
 )
 
 GUARANTEES: Final[dict[str, str]] = {
@@ -36,6 +39,9 @@ GUARANTEES: Final[dict[str, str]] = {
     "commit-skip":
         "With commit-after-process every acknowledged record below a committed offset "
         "was delivered to some member of the group at least once.",
+    "lost-commit":
+        "An offset commit the coordinator acknowledged is durable: every later fetch "
+        "of the group's committed offsets returns it or a later one.",
 }
 
 ACKS: Final[tuple[str, ...]] = ("0", "1", "all", "-1")

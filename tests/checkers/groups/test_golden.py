@@ -64,8 +64,9 @@ def test_weak_acks_allow_what_a_truncated_log_explains(anomaly: str) -> None:
     assert r.valid is True
 
 
-def test_double_owner_is_bad_whatever_the_acks() -> None:
-    r = check(load(DATA / "double-owner-bad.jsonl"), GroupsCheckOptions(acks="0"))
+@pytest.mark.parametrize("anomaly", ["double-owner", "lost-commit"])
+def test_coordinator_state_is_bad_whatever_the_acks(anomaly: str) -> None:
+    r = check(load(DATA / f"{anomaly}-bad.jsonl"), GroupsCheckOptions(acks="0"))
     assert r.valid is False
 
 
@@ -79,3 +80,6 @@ def test_witnesses_name_the_story() -> None:
     r = check(load(DATA / "double-owner-bad.jsonl"))
     (w,) = r.anomalies["double-owner"]
     assert w["generation"] == 1 and w["members"] == ["a", "b"]
+    r = check(load(DATA / "lost-commit-bad.jsonl"))
+    (w,) = r.anomalies["lost-commit"]
+    assert w["offsets"] == [2, -1] and w["processes"] == [0, 1]
