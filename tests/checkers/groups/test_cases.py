@@ -15,17 +15,18 @@ from harness.errors import HistoryError, UsageError
 from harness.history import History, op_from_dict
 
 N_RECORDS = 30
-#: one generation: (owner process, steps); a step reads that many records (>= 1) or
-#: commits (0)
+#: one generation: (owner process, steps); a step reads that many records (>= 1),
+#: commits (0) or fetches the committed offset (-1)
 generations = st.lists(
-    st.tuples(st.integers(0, 3), st.lists(st.integers(0, 4), min_size=1, max_size=6)),
+    st.tuples(st.integers(0, 3), st.lists(st.integers(-1, 4), min_size=1, max_size=6)),
     min_size=1, max_size=6)
 
 
 def simulate(gens: list[tuple[int, list[int]]], forget_at: int | None = None) -> History:
     """One key, records 0..N-1; each generation's owner resumes from the committed
-    offset (from 0 at generation ``forget_at``: a coordinator that lost its commits),
-    reads contiguously and commits its position."""
+    offset, reads contiguously, commits its position and fetches the committed offset.
+    At generation ``forget_at`` the coordinator has lost its commits: fetches return
+    none and the owner resumes from 0 (until the next commit)."""
     ops: list[dict[str, Any]] = []
 
     def add(p: int, typ: str, f: str, value: Any, mem: Any = None) -> None:
@@ -41,14 +42,19 @@ def simulate(gens: list[tuple[int, list[int]]], forget_at: int | None = None) ->
     for p in range(4):
         add(p, "invoke", "subscribe", ["k"])
         add(p, "ok", "subscribe", ["k"])
-    committed = 0
+    committed: int | None = None
     epochs = [0] * 4
     for g, (owner, steps) in enumerate(gens, start=1):
         epochs[owner] += 1
         mem = {"generation": g, "member": f"m{owner}", "keys": ["k"], "epoch": epochs[owner]}
-        pos = 0 if forget_at == g else committed
+        if forget_at == g:
+            committed = None
+        pos = committed or 0
         for n in steps:
-            if n == 0:
+            if n == -1:
+                add(owner, "invoke", "committed", ["k"])
+                add(owner, "ok", "committed", {"k": committed}, mem)
+            elif n == 0:
                 add(owner, "invoke", "commit", None)
                 add(owner, "ok", "commit", {"k": pos}, mem)
                 committed = pos
@@ -72,22 +78,29 @@ def test_forgotten_commits_are_caught(gens: list[tuple[int, list[int]]],
                                       data: st.DataObject) -> None:
     g = data.draw(st.integers(1, len(gens)))
     committed_before = 0
+    any_commit = False
     pos = 0
     for owner_steps in gens[:g - 1]:
         for n in owner_steps[1]:
             if n == 0:
                 committed_before = pos
-            else:
+                any_commit = True
+            elif n > 0:
                 pos = min(pos + n, N_RECORDS)
         pos = committed_before
-    reads_at_g = any(n > 0 for n in gens[g - 1][1])
+    steps = gens[g - 1][1]
+    # before the generation's first commit, the loss shows in its reads and fetches
+    before = steps[:steps.index(0)] if 0 in steps else steps
     r = check(simulate(gens, forget_at=g))
-    if committed_before > 0 and reads_at_g:
+    if committed_before > 0 and any(n > 0 for n in before):
         assert "offset-reset-below-commit" in r.anomalies, r.to_json()
         w = r.anomalies["offset-reset-below-commit"][0]
         assert w["offsets"] == [committed_before, 0]
         assert r.valid is False
-    elif committed_before == 0:
+    if any_commit and -1 in before:
+        assert "lost-commit" in r.anomalies, r.to_json()
+        assert r.anomalies["lost-commit"][0]["offsets"] == [committed_before, -1]
+    if not any_commit:
         assert r.anomalies == {}
 
 
