@@ -153,6 +153,8 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
     print(f"reference-broker ready on {host}:{port}", file=sys.stderr, flush=True)
     await stop.wait()
     log.info("shutting down")
+    if cluster is not None:
+        await cluster.hand_over()
     await server.stop()
     if cluster is not None:
         await cluster.stop()

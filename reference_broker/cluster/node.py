@@ -208,6 +208,24 @@ class Cluster:
             link.start()
         self._ticker = asyncio.create_task(self._tick_loop(), name="raft-ticker")
 
+    async def hand_over(self) -> None:
+        """Clean shutdown, first step: hand every group this node leads to the most
+        up-to-date peer and wait (at most one election timeout) until it took over."""
+        led = [g for g in self.groups.values() if g.role is Role.LEADER]
+        for g in led:
+            try:
+                g.node.transfer_leadership(None, monotonic_ms())
+                g.handle(g.node.ready())
+            except Exception:
+                log.exception("%s: leadership transfer failed", g.name)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.raft_config.election_timeout_ms_max / 1000
+        while any(g.role is Role.LEADER for g in led) and loop.time() < deadline:
+            await asyncio.sleep(TICK_S)
+        if led:
+            log.info("handed over %d of %d led groups",
+                     sum(g.role is not Role.LEADER for g in led), len(led))
+
     async def stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()

@@ -138,6 +138,16 @@ async def find_coordinator(ctx: BrokerContext, header: RequestHeader, request: A
     ok = error == ErrorCode.NONE
     node, host, port = (ctx.node_id, ctx.advertised_host, ctx.advertised_port) if ok else (
         -1, "", -1)
+    replicated = ctx.extras.get("cluster")
+    if ok and replicated is not None:
+        # One coordinator for the whole cluster (the controller's leader), so that all
+        # members of a group meet on one node; its group state is not replicated yet.
+        node = replicated.controller_id
+        addr = replicated.brokers.get(node)
+        if addr is None:
+            error, node, host, port = ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
+        else:
+            host, port = addr
     if v >= 4:
         coordinators = [
             cls.Coordinator(key=key, node_id=node, host=host, port=port,
