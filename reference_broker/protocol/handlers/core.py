@@ -7,8 +7,9 @@ versions that carry record batch v2, the only record format this broker stores.
 
 In a cluster (`reference_broker.cluster`), Metadata lists every broker that has said
 hello, and per partition the Raft leader (-1 with LEADER_NOT_AVAILABLE while there is
-none), its term as leader epoch, every node as a replica, and as ISR the followers
-whose logs match the leader's (only the leader knows: others list every replica).
+none), its term as leader epoch, every node as a replica, and as ISR the leader and
+the followers known to hold every committed entry (only the leader knows: others list
+every replica).
 Producer ids are made unique per node (``local id * 1024 + node id``).
 """
 
@@ -85,7 +86,8 @@ async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> A
         leader = g.leader_id
         if g.serving:
             st = g.status()
-            isr = sorted([ctx.node_id, *st.caught_up])
+            isr = sorted([ctx.node_id, *(f for f, m in st.match.items()
+                                         if m >= st.commit_index)])
         else:
             isr = voters
         if leader is None or leader not in replicated.brokers:
