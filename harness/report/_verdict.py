@@ -1,7 +1,7 @@
 """The verdict table: one row per checker and per anomaly type it found.
 
 Each anomaly row names the Kafka guarantee the anomaly breaks (from
-``harness.checkers.log.GUARANTEES`` when that module provides it, else the short
+the checkers' own ``GUARANTEES`` tables (log, groups) when they provide them, else the short
 sentences below) and whether the run's configuration allows it (the checker's
 classification; the reason is derived from the run's options where a rule is known).
 """
@@ -60,13 +60,16 @@ _ALLOW_RULES: dict[str, tuple[str, Any, str]] = {
 
 def guarantee_table() -> dict[str, str]:
     """The checkers' GUARANTEES over the fallback sentences (absent module: fallback)."""
+    import importlib
+
     table = dict(FALLBACK_GUARANTEES)
-    try:
-        from harness.checkers.log import GUARANTEES
-    except Exception:  # the log checker may be absent or broken
-        return table
-    if isinstance(GUARANTEES, dict):
-        table.update({str(k): str(v) for k, v in GUARANTEES.items()})
+    for module in ("harness.checkers.log", "harness.checkers.groups"):
+        try:
+            guarantees = importlib.import_module(module).GUARANTEES
+        except Exception:  # a checker may be absent or broken: keep the fallback
+            continue
+        if isinstance(guarantees, dict):
+            table.update({str(k): str(v) for k, v in guarantees.items()})
     return table
 
 
