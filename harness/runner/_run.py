@@ -180,8 +180,11 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             ns = cluster.client_netns()
             call_in_netns(ns, lambda: create_topics(bootstrap, prefix, keys,
                                                     opts.replication_factor))
+            # Group members poll longer: kafka-python 3.0.12 can drop a join when a short
+            # poll returns between its JoinGroup and SyncGroup answers.
+            poll_s = 0.2 if opts.sub_via == "subscribe" else 0.01
             copts = ClientOptions(bootstrap=bootstrap, topic_prefix=prefix, acks=opts.acks,
-                                  idempotence=opts.idempotence,
+                                  idempotence=opts.idempotence, poll_timeout_s=poll_s,
                                   group_id=f"logtrial-{run_id}")
             client_cls = CLIENTS[opts.client]
 
