@@ -41,3 +41,31 @@ def test_bad_peers_are_refused_with_a_clear_error(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert r.returncode == 2 and message in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_peers_naming_only_itself_is_the_single_node_broker(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from harness.cluster._proxy import free_port
+    from tests.broker._wire import Wire, create_topic, make_batch, produce
+
+    port = free_port()
+    err = tmp_path / "err.txt"
+    with open(err, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "reference_broker", "--node-id", "1",
+                                 "--listen", f"127.0.0.1:{port}", "--data-dir",
+                                 str(tmp_path / "d"), "--peers", f"1=127.0.0.1:{port}"],
+                                stderr=f, stdout=subprocess.DEVNULL, cwd=ROOT,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        deadline = time.monotonic() + 30
+        while "ready on" not in err.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with Wire(("127.0.0.1", port)) as w:
+            create_topic(w, "solo")
+            assert produce(w, "solo", make_batch(2), acks=-1) == (0, 0)  # no Raft no-op
+        assert "reference_broker.cluster" not in err.read_text()
+    finally:
+        proc.kill()
+        proc.wait(10)

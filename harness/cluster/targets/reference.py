@@ -8,6 +8,11 @@ proxy backend can cut node-to-node links); ``independent=True`` starts N unrelat
 single-node brokers instead. By default (``independent=None``) peers are passed only
 if the broker's ``--help`` lists ``--peers`` (single-node brokers came first).
 The node is ready when it prints ``reference-broker ready on HOST:PORT``.
+
+The broker's Raft traffic shares its Kafka listener (a peer connection starts with
+the bytes ``RAFT``), so the ``kafka`` service's links carry it and the backends cut
+node-to-node traffic without a second port; each node tells its peers its advertised
+address, which is what Metadata lists to clients.
 """
 
 from __future__ import annotations
