@@ -12,9 +12,11 @@ leader that has committed an entry of its own term (its no-op), so its commit
 index, the high watermark, covers everything earlier leaders committed. acks=1
 answers once the leader's append is written (and fsynced); acks=all once the entry
 is committed by a quorum (planted bug ``ack-before-commit``: like acks=1). A leader
-that is deposed fails its waiting produces with REQUEST_TIMED_OUT, an indefinite
-error, since the entry may still commit (an idempotent producer's retry is then
-deduplicated); NOT_LEADER_OR_FOLLOWER means nothing was appended.
+that is deposed keeps its produces waiting: as a follower it learns whether their
+entries were committed (success) or replaced by another leader's (then
+NOT_LEADER_OR_FOLLOWER, definite); if it learns neither within the request's
+timeout, REQUEST_TIMED_OUT (indefinite). NOT_LEADER_OR_FOLLOWER otherwise means
+nothing was appended.
 
 The controller log holds topic creations (msgpack commands in record batches);
 every node applies them in order, so all create the same topics with the same ids.
@@ -95,8 +97,6 @@ class RaftGroup:
         if ready.role_changed or ready.role is not self.role:
             was = self.role
             self.role = ready.role
-            if was is Role.LEADER and ready.role is not Role.LEADER:
-                self._fail_waiters()
             if ready.role is Role.LEADER or was is Role.LEADER:
                 log.info("%s: %s in term %d", self.name, ready.role, ready.term)
         if ready.commit_index > self.commit_index:
@@ -119,12 +119,6 @@ class RaftGroup:
                 else:
                     fut.set_result(-1)
 
-    def _fail_waiters(self) -> None:
-        waiters, self._waiters = self._waiters, {}
-        for _, fut in waiters.values():
-            if not fut.done():
-                fut.set_result(-1)
-
     def propose(self, data: bytes) -> int | None:
         """Append ``data`` if leading; returns its index once written (or None)."""
         index = self.node.propose(data)
@@ -134,7 +128,8 @@ class RaftGroup:
         return index
 
     def committed(self, index: int) -> asyncio.Future[int]:
-        """Resolves with ``index`` once committed in this term, or -1 if it is lost."""
+        """Resolves with ``index`` once its entry of this term is committed, or -1 once
+        another entry is committed at ``index`` (also after this node is deposed)."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if index <= self.commit_index:
             fut.set_result(index if self.storage.term_at(index) == self.term else -1)
@@ -390,8 +385,8 @@ class Cluster:
                 got = await asyncio.wait_for(g.committed(last), timeout=timeout_ms / 1000)
             except TimeoutError:
                 return AppendResult(errors.REQUEST_TIMED_OUT)
-            if got < 0:  # appended, then deposed: it may still commit (indefinite)
-                return AppendResult(errors.REQUEST_TIMED_OUT)
+            if got < 0:  # another entry was committed in its place: definitely lost
+                return AppendResult(errors.NOT_LEADER_OR_FOLLOWER)
         return AppendResult(errors.NONE, base, p.log_start_offset)
 
 
