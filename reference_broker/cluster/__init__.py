@@ -7,6 +7,18 @@
 
 Started by ``reference-broker --peers ...``; the protocol handlers consult
 ``ctx.extras["cluster"]`` and keep their single-node behaviour when it is absent.
+A 3-node cluster on one machine::
+
+    P=1=127.0.0.1:9091,2=127.0.0.1:9092,3=127.0.0.1:9093
+    for i in 1 2 3; do
+      python -m reference_broker --node-id $i --listen 127.0.0.1:909$i \
+          --data-dir /tmp/rb$i --peers $P &
+    done
+
+Not yet: deleting topics or adding partitions (refused with INVALID_REQUEST),
+replicated group-coordinator state (one coordinator per cluster, the controller's
+leader; its groups are lost when it fails), retention of replicated logs, snapshots,
+min.insync.replicas (a leader without a quorum steps down instead).
 """
 
 from collections.abc import Callable
