@@ -193,7 +193,8 @@ class KafkaPythonClient(_ClientBase):
             meta = fut.get(timeout=self.opts.send_timeout_s)
         except Exception as e:
             code = getattr(e, "errno", None)
-            outcome = classify_send(code if isinstance(code, int) else None, type(e).__name__)
+            outcome = classify_send(code if isinstance(code, int) else None, type(e).__name__,
+                                    retries=self.opts.retries)
             err: list[Any] = [type(e).__name__, str(e)[:200]]
             if isinstance(code, int):
                 err.insert(0, error_name(code))
@@ -362,7 +363,8 @@ class ConfluentClient(_ClientBase):
         err, msg = result[0]
         if err is not None:
             code = err.code()
-            outcome = classify_send(code) if code >= 0 else "info"
+            # librdkafka retries internally (message.send.max.retries defaults high)
+            outcome = classify_send(code, retries=1) if code >= 0 else "info"
             raise ClientError(outcome, [err.name(), err.str()[:200]])
         return int(msg.offset())
 

@@ -59,10 +59,23 @@ DEFINITE_EXCEPTIONS: Final[frozenset[str]] = frozenset({
 })
 
 
-def classify_send(code: int | None = None, exception: str | None = None) -> Outcome:
-    """Definite or indefinite outcome of a failed send."""
+#: Rejections that every attempt of the same batch gets: definite even after retries.
+DETERMINISTIC_SEND_CODES: Final[frozenset[int]] = frozenset({
+    2, 10, 17, 18, 21, 29, 35, 42, 43, 87})
+
+
+def classify_send(code: int | None = None, exception: str | None = None, *,
+                  retries: int = 0) -> Outcome:
+    """Definite or indefinite outcome of a failed send.
+
+    With client retries the error seen is only the *last* attempt's: an earlier attempt
+    may have timed out after the broker appended (and later committed) the batch, so a
+    transient rejection such as NOT_LEADER_OR_FOLLOWER proves nothing then. Only
+    rejections every attempt would get stay definite."""
     if code is not None:
         if code in DEFINITE_SEND_CODES:
+            if retries > 0 and code not in DETERMINISTIC_SEND_CODES:
+                return "info"
             return "fail"
         return "info"
     if exception is not None and exception in DEFINITE_EXCEPTIONS:
