@@ -20,8 +20,8 @@ setup: $(STAMP)
 # The project's tests and the suites against the reference broker, then the suites
 # against Tansu (its known deviations are strict xfails).
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
-	$(PY) -m pytest suites --target tansu --report-dir reports/tansu $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not nightly" $(PYTEST_ARGS)
+	$(PY) -m pytest suites -m "not nightly" --target tansu --report-dir reports/tansu $(PYTEST_ARGS)
 
 # The main job: a chaos run on the embedded default cluster, ending in an HTML report.
 RUN_ARGS ?= --target reference --nodes 1 --time-limit 60 --nemesis kill,pause --nemesis-interval 8

@@ -31,7 +31,12 @@ def reference_only(logtrial_config: Any) -> None:
 
 
 @pytest.mark.usefixtures("reference_only")
-@pytest.mark.flaky(reruns=1)  # the kill must land after a commit; load shifts timing
+# Nightly only: on the loaded 2-core CI machine a 10 s run under kills every 1.5 s made
+# ~165 ops and sometimes no commit landed before a kill (2 CI runs missed it). The
+# planted bug is proven in CI at the coordinator level (tests/broker/groups/test_model.py)
+# and end to end here with `make nightly` (120 s runs).
+@pytest.mark.nightly
+@pytest.mark.flaky(reruns=1)
 def test_lost_group_commits_are_caught_by_the_groups_checker(run_chaos: Any) -> None:
     """Guarantee: an acknowledged offset commit survives a coordinator restart, so a
     member assigned a partition afterwards resumes from it. With ``lost-group-commits``
