@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest suites -m "not nightly" --target tansu --report-dir reports/tansu $(PYTEST_ARGS)
 
 # The main job: a chaos run on the embedded default cluster, ending in an HTML report.
-RUN_ARGS ?= --target reference --nodes 1 --time-limit 60 --nemesis kill,pause --nemesis-interval 8
+RUN_ARGS ?= --target reference --nodes 3 --time-limit 60 --nemesis partition,kill --nemesis-interval 10
 run: $(STAMP)
 	$(VENV)/bin/logtrial run $(RUN_ARGS)
 
