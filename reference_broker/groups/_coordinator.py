@@ -519,13 +519,17 @@ class GroupCoordinator:
 
     # ----- SyncGroup ------------------------------------------------------------------
 
-    def sync(self, handle: int, req: SyncGroup, now_ms: int) -> Output:
+    def _member_error(self, req: SyncGroup | Heartbeat
+                      ) -> tuple[ErrorCode | None, Group | None, Member | None]:
+        """The checks SyncGroup and Heartbeat share, in Kafka's order; the error is None
+        only when the group exists, is alive, and ``req`` names its current member and
+        generation."""
         error = self._status(req.group_id, allow_empty_id=False)
         group = self._groups.get(req.group_id)
         member = group.members.get(req.member_id) if group is not None else None
         if error is not None:
-            pass
-        elif group is None:
+            return error, group, member
+        if group is None:
             error = ErrorCode.UNKNOWN_MEMBER_ID
         elif group.state == GroupState.DEAD:
             error = ErrorCode.COORDINATOR_NOT_AVAILABLE
@@ -535,13 +539,19 @@ class GroupCoordinator:
             error = ErrorCode.UNKNOWN_MEMBER_ID
         elif req.generation_id != group.generation:
             error = ErrorCode.ILLEGAL_GENERATION
-        elif ((req.protocol_type is not None and req.protocol_type != group.protocol_type)
-              or (req.protocol_name is not None and req.protocol_name != group.protocol)):
-            error = ErrorCode.INCONSISTENT_GROUP_PROTOCOL
-        elif group.state == GroupState.EMPTY:
-            error = ErrorCode.UNKNOWN_MEMBER_ID
-        elif group.state == GroupState.PREPARING_REBALANCE:
-            error = ErrorCode.REBALANCE_IN_PROGRESS
+        return error, group, member
+
+    def sync(self, handle: int, req: SyncGroup, now_ms: int) -> Output:
+        error, group, member = self._member_error(req)
+        if error is None:
+            assert group is not None
+            if ((req.protocol_type is not None and req.protocol_type != group.protocol_type)
+                    or (req.protocol_name is not None and req.protocol_name != group.protocol)):
+                error = ErrorCode.INCONSISTENT_GROUP_PROTOCOL
+            elif group.state == GroupState.EMPTY:
+                error = ErrorCode.UNKNOWN_MEMBER_ID
+            elif group.state == GroupState.PREPARING_REBALANCE:
+                error = ErrorCode.REBALANCE_IN_PROGRESS
         if error is not None:
             self._reply(handle, SyncResult(error=error))
             return self._output()
@@ -583,29 +593,15 @@ class GroupCoordinator:
     # ----- Heartbeat ------------------------------------------------------------------
 
     def heartbeat(self, handle: int, req: Heartbeat, now_ms: int) -> Output:
-        error = self._status(req.group_id, allow_empty_id=False)
-        group = self._groups.get(req.group_id)
-        member = group.members.get(req.member_id) if group is not None else None
-        if error is not None:
-            pass
-        elif group is None:
-            error = ErrorCode.UNKNOWN_MEMBER_ID
-        elif group.state == GroupState.DEAD:
-            error = ErrorCode.COORDINATOR_NOT_AVAILABLE
-        elif group.fenced(req.member_id, req.group_instance_id):
-            error = ErrorCode.FENCED_INSTANCE_ID
-        elif member is None:
-            error = ErrorCode.UNKNOWN_MEMBER_ID
-        elif req.generation_id != group.generation:
-            error = ErrorCode.ILLEGAL_GENERATION
-        elif group.state == GroupState.EMPTY:
-            error = ErrorCode.UNKNOWN_MEMBER_ID
-        else:
-            member.deadline_ms = now_ms + member.session_timeout_ms
-            if group.state == GroupState.PREPARING_REBALANCE:
-                error = ErrorCode.REBALANCE_IN_PROGRESS
+        error, group, member = self._member_error(req)
+        if error is None:
+            assert group is not None and member is not None
+            if group.state == GroupState.EMPTY:
+                error = ErrorCode.UNKNOWN_MEMBER_ID
             else:
-                error = ErrorCode.NONE
+                member.deadline_ms = now_ms + member.session_timeout_ms
+                error = (ErrorCode.REBALANCE_IN_PROGRESS
+                         if group.state == GroupState.PREPARING_REBALANCE else ErrorCode.NONE)
         self._reply(handle, HeartbeatResult(error=error))
         return self._output()
 
