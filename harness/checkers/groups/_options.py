@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from harness.errors import UsageError
+from harness.checkers._options import validate_common
 
 ANOMALY_TYPES: Final[tuple[str, ...]] = (
     "commit-regression",
@@ -44,7 +44,6 @@ GUARANTEES: Final[dict[str, str]] = {
         "of the group's committed offsets returns it or a later one.",
 }
 
-ACKS: Final[tuple[str, ...]] = ("0", "1", "all", "-1")
 WEAK_ACKS_ALLOWED: Final[frozenset[str]] = frozenset(
     ("commit-regression", "offset-reset-below-commit", "commit-skip"))
 
@@ -58,22 +57,10 @@ class GroupsCheckOptions:
     max_witnesses: int = 20
 
     def __post_init__(self) -> None:
-        acks = str(self.acks).strip().lower()
-        if acks not in ACKS:
-            raise UsageError(f"acks {self.acks!r} is not a Kafka acks setting "
-                             "(expected 0, 1, all or -1)")
+        acks, allow = validate_common(self.acks, self.allow, self.max_witnesses,
+                                      ANOMALY_TYPES)
         object.__setattr__(self, "acks", acks)
-        allow = frozenset(self.allow)
-        unknown = sorted(allow - set(ANOMALY_TYPES))
-        if unknown:
-            raise UsageError(
-                f"cannot allow unknown anomaly type(s) {', '.join(unknown)} "
-                f"(expected some of: {', '.join(ANOMALY_TYPES)})")
         object.__setattr__(self, "allow", allow)
-        if isinstance(self.max_witnesses, bool) or not isinstance(self.max_witnesses, int) \
-                or self.max_witnesses < 0:
-            raise UsageError(f"max_witnesses must be a non-negative integer, "
-                             f"got {self.max_witnesses!r}")
 
     def allowed_types(self) -> frozenset[str]:
         out = set(self.allow)

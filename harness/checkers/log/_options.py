@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from harness.checkers._options import validate_common
 from harness.errors import UsageError
 
 #: Every anomaly type the log checker reports, in the order a report lists them.
@@ -95,7 +96,6 @@ GUARANTEES: Final[dict[str, str]] = {
 SubVia = Literal["assign", "subscribe"]
 SUB_VIAS: Final[tuple[str, ...]] = ("assign", "subscribe")
 #: acks settings as Kafka spells them; "-1" is "all".
-ACKS: Final[tuple[str, ...]] = ("0", "1", "all", "-1")
 
 ALWAYS_ALLOWED: Final[frozenset[str]] = frozenset(("int-send-skip", "G0"))
 SUBSCRIBE_ALLOWED: Final[frozenset[str]] = frozenset(("poll-skip", "nonmonotonic-poll"))
@@ -120,22 +120,10 @@ class LogCheckOptions:
             raise UsageError(
                 f"sub_via {self.sub_via!r} is not a subscription method "
                 "(expected \"assign\" or \"subscribe\")")
-        acks = str(self.acks).strip().lower()
-        if acks not in ACKS:
-            raise UsageError(f"acks {self.acks!r} is not a Kafka acks setting "
-                             "(expected 0, 1, all or -1)")
+        acks, allow = validate_common(self.acks, self.allow, self.max_witnesses,
+                                      ANOMALY_TYPES)
         object.__setattr__(self, "acks", acks)
-        allow = frozenset(self.allow)
-        unknown = sorted(allow - set(ANOMALY_TYPES))
-        if unknown:
-            raise UsageError(
-                f"cannot allow unknown anomaly type(s) {', '.join(unknown)} "
-                f"(expected some of: {', '.join(ANOMALY_TYPES)})")
         object.__setattr__(self, "allow", allow)
-        if isinstance(self.max_witnesses, bool) or not isinstance(self.max_witnesses, int) \
-                or self.max_witnesses < 0:
-            raise UsageError(f"max_witnesses must be a non-negative integer, "
-                             f"got {self.max_witnesses!r}")
 
     def allowed_types(self) -> frozenset[str]:
         """The anomaly types this configuration tolerates."""
