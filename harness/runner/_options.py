@@ -12,8 +12,6 @@ from typing import Any
 
 from harness.errors import UsageError
 
-TARGETS = ("reference", "tansu", "kafka", "external")
-BACKENDS = ("proxy", "netns")
 CLIENT_NAMES = ("kafka-python", "confluent")
 
 
@@ -43,6 +41,8 @@ class RunOptions:
     def __post_init__(self) -> None:
         def bad(msg: str) -> None:
             raise UsageError(msg)
+
+        from harness.cluster import BACKENDS, TARGETS  # the registries are the truth
 
         if self.target not in TARGETS:
             bad(f"unknown target {self.target!r} (expected one of: {', '.join(TARGETS)})")
