@@ -22,6 +22,14 @@ _CLUSTER_BUGS = {
     "ack-before-commit": "in a cluster, acks=all is answered after the leader's local "
                          "append instead of after the Raft commit, so a leader failover "
                          "can lose acknowledged records",
+    "forget-producer-state": "in a cluster, a new partition leader starts with empty "
+                             "idempotent-producer state instead of the state replicated "
+                             "with the log, so a retry of a batch committed before the "
+                             "failover is appended twice",
+    "stale-leader-read": "in a cluster, fetches and list-offsets trust a cached "
+                         "leadership (a lease never checked against the clock), so a "
+                         "leader cut off from its peers keeps serving its stale log "
+                         "after a new leader took over",
     **{name: f"in a cluster, Raft: {what}" for name, what in _RAFT_BUGS.items()},
 }
 

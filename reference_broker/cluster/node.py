@@ -11,7 +11,13 @@ Kafka on top: a partition is served (produce, fetch, list offsets) only by a
 leader that has committed an entry of its own term (its no-op), so its commit
 index, the high watermark, covers everything earlier leaders committed. acks=1
 answers once the leader's append is written (and fsynced); acks=all once the entry
-is committed by a quorum (planted bug ``ack-before-commit``: like acks=1). A leader
+is committed by a quorum (planted bug ``ack-before-commit``: like acks=1). Planted
+bug ``stale-leader-read``: reads (fetch, list offsets) trust the leadership a node
+cached when it last served, which only news of another leader ends, so a leader cut
+off from its peers keeps answering them from its stale log after it stepped down.
+Planted bug ``forget-producer-state``: a node that becomes a partition's leader starts
+with empty idempotent-producer state, so a retry of a batch committed under the old
+leader is appended again. A leader
 that is deposed keeps its produces waiting: as a follower it learns whether their
 entries were committed (success) or replaced by another leader's (then
 NOT_LEADER_OR_FOLLOWER, definite); if it learns neither within the request's
@@ -38,6 +44,7 @@ import msgspec
 
 from reference_broker import records
 from reference_broker.log import LogConfig, PartitionLog
+from reference_broker.partition import ProducerStateTable
 from reference_broker.protocol import errors
 from reference_broker.raft import (
     RaftConfig,
@@ -80,6 +87,14 @@ class RaftGroup:
         self.high_watermark = 0
         self._waiters: dict[int, tuple[int, asyncio.Future[int]]] = {}
         self.notify: Callable[[], None] | None = None  # wakes waiting fetches
+        self.on_lead: Callable[[], None] | None = None  # called on becoming leader
+        self.lease = False  # planted bug stale-leader-read: the cached leadership
+
+    @property
+    def serves_reads(self) -> bool:
+        """Whether fetches and list offsets are answered here: while `serving` (planted
+        bug ``stale-leader-read``: also while the cached leadership `lease` lasts)."""
+        return self.serving or self.lease
 
     @property
     def serving(self) -> bool:
@@ -99,6 +114,8 @@ class RaftGroup:
             self.role = ready.role
             if ready.role is Role.LEADER or was is Role.LEADER:
                 log.info("%s: %s in term %d", self.name, ready.role, ready.term)
+            if ready.role is Role.LEADER and was is not Role.LEADER and self.on_lead:
+                self.on_lead()
         if ready.commit_index > self.commit_index:
             self.commit_index = ready.commit_index
             hw = self.storage.end_offset(self.commit_index)
@@ -109,6 +126,17 @@ class RaftGroup:
             self._release_waiters()
             if self.notify is not None:
                 self.notify()
+        if self.cluster.stale_leader_read:
+            self._cache_leadership()
+
+    def _cache_leadership(self) -> None:
+        """Planted bug ``stale-leader-read``: leadership is cached once this node serves
+        and dropped only when another leader is heard of, never when Raft steps down
+        (a lease never checked against the clock)."""
+        if self.serving:
+            self.lease = True
+        elif self.leader_id is not None and self.leader_id != self.cluster.node_id:
+            self.lease = False
 
     def _release_waiters(self) -> None:
         for index in sorted(i for i in self._waiters if i <= self.commit_index):
@@ -168,6 +196,8 @@ class Cluster:
         self.brokers: dict[int, tuple[str, int]] = {}
         self.bugs = bugs
         self.ack_before_commit = "ack-before-commit" in bugs
+        self.stale_leader_read = "stale-leader-read" in bugs
+        self.forget_producer_state = "forget-producer-state" in bugs
         self._rng = random.Random()
         self.randint = self._rng.randint
         self.raft_config = RaftConfig(
@@ -246,6 +276,11 @@ class Cluster:
                                    on_truncate=rebuild)
         g = self._add_group(name, storage)
         g.notify = p.notify
+        if self.forget_producer_state:
+            def forget() -> None:
+                p.producers = ProducerStateTable()
+
+            g.on_lead = forget
         p.replica = g
 
     async def _tick_loop(self) -> None:

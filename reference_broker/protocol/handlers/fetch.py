@@ -46,9 +46,10 @@ def _epoch_error(current_leader_epoch: int) -> int:
 
 
 def _replica_error(p: Partition, current_leader_epoch: int) -> int:
-    """In a cluster: only the serving leader answers; epochs are Raft terms."""
+    """In a cluster: only the serving leader answers (`RaftGroup.serves_reads`, where
+    the planted bug ``stale-leader-read`` lives); epochs are Raft terms."""
     g = p.replica
-    if not g.serving:
+    if not g.serves_reads:
         return errors.NOT_LEADER_OR_FOLLOWER
     if current_leader_epoch > g.term:
         return errors.UNKNOWN_LEADER_EPOCH
