@@ -13,12 +13,16 @@ with the topic-level names Kafka uses:
 | message.max.bytes                 | max.message.bytes  | 1048588        |
 | log.flush.policy                  | flush.policy       | always         |
 | log.flush.interval.ms             | flush.ms           | 1000           |
+| min.insync.replicas               | min.insync.replicas| 1              |
 
 `log.flush.policy` is ours (Kafka expresses it as flush.messages / flush.ms):
 `always` fsyncs before acknowledging, `interval` every `log.flush.interval.ms`,
 `never` leaves it to the OS. Other broker properties: num.partitions (1),
 auto.create.topics.enable (true), log.retention.check.interval.ms (300000),
 socket.request.max.bytes (104857600), log.index.interval.bytes (4096), and the group
+replication settings of a cluster: default.replication.factor (min(3, nodes)) and
+replica.lag.time.max.ms (30000: a follower that has not held the leader's whole log
+for that long leaves the ISR), and the group
 coordinator's group.initial.rebalance.delay.ms (3000), group.min.session.timeout.ms
 (6000), group.max.session.timeout.ms (1800000), offsets.retention.minutes (10080).
 An unknown key or a malformed value is a ConfigError naming the key and what it
@@ -88,6 +92,7 @@ class TopicConfig:
     flush_ms: int = 1000
     cleanup_policy: str = "delete"
     message_timestamp_type: str = "CreateTime"
+    min_insync_replicas: int = 1  # acks=all needs an ISR this large (cluster only)
 
 
 # topic property -> (TopicConfig field, parser)
@@ -102,8 +107,9 @@ _TOPIC_KEYS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "cleanup.policy": ("cleanup_policy", lambda k, v: _only(k, v, "delete")),
     "message.timestamp.type": ("message_timestamp_type",
                                lambda k, v: _only(k, v, "CreateTime")),
+    "min.insync.replicas": ("min_insync_replicas", lambda k, v: _int(k, v, 1)),
 }
-TOPIC_KEYS = frozenset(_TOPIC_KEYS) | {"min.insync.replicas", "compression.type"}
+TOPIC_KEYS = frozenset(_TOPIC_KEYS) | {"compression.type"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +125,8 @@ class BrokerConfig:
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1800000
     offsets_retention_minutes: int = 10080
+    default_replication_factor: int | None = None  # None: min(3, number of nodes)
+    replica_lag_time_max_ms: int = 30000
     log: TopicConfig = field(default_factory=TopicConfig)
     raw: Mapping[str, str] = field(default_factory=dict)
 
@@ -150,13 +158,16 @@ _BROKER_KEYS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "message.max.bytes": ("log.max_message_bytes", lambda k, v: _int(k, v, 0)),
     "log.flush.policy": ("log.flush_policy", _policy),
     "log.flush.interval.ms": ("log.flush_ms", lambda k, v: _int(k, v, 0)),
+    "min.insync.replicas": ("log.min_insync_replicas", lambda k, v: _int(k, v, 1)),
+    "default.replication.factor": ("default_replication_factor", lambda k, v: _int(k, v, 1)),
+    "replica.lag.time.max.ms": ("replica_lag_time_max_ms", lambda k, v: _int(k, v, 1)),
 }
 # Accepted but not interpreted here: replication settings (no effect on one node) and
 # settings the group coordinator reads from `BrokerConfig.raw`.
 _IGNORED_BROKER_KEYS = frozenset({
-    "default.replication.factor", "offsets.topic.replication.factor",
+    "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
-    "min.insync.replicas", "offsets.topic.num.partitions", "log.retention.hours",
+    "offsets.topic.num.partitions", "log.retention.hours",
     "log.retention.minutes",
     # read by the group coordinator from BrokerConfig.raw
     "group.max.size", "offset.metadata.max.bytes", "offsets.topic.segment.bytes",

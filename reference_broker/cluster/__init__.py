@@ -23,7 +23,7 @@ min.insync.replicas (a leader without a quorum steps down instead).
 
 from collections.abc import Callable
 
-from .node import CONTROLLER, Cluster, RaftGroup, TopicCommand
+from .node import CONTROLLER, Cluster, NonReplica, RaftGroup, TopicCommand, assign_replicas
 from .rpc import MAGIC, FrameReader
 from .storage import RaftPartitionLog
 
@@ -44,5 +44,5 @@ def of(ctx: object) -> Cluster | None:
     return c if isinstance(c, Cluster) else None
 
 
-__all__ = ["CONTROLLER", "MAGIC", "Cluster", "FrameReader", "RaftGroup", "RaftPartitionLog",
-           "TopicCommand", "of", "peer_reader"]
+__all__ = ["CONTROLLER", "MAGIC", "Cluster", "FrameReader", "NonReplica", "RaftGroup",
+           "RaftPartitionLog", "TopicCommand", "assign_replicas", "of", "peer_reader"]

@@ -1,7 +1,8 @@
 """The asyncio driver of the Raft groups of one broker, and their Kafka semantics.
 
-`Cluster` runs one `RaftGroup` per partition (voters: every node) and one for the
-controller (``__cluster_metadata``), ticks them every `TICK_S`, carries their
+`Cluster` runs one `RaftGroup` per partition it replicates (voters: the partition's
+replicas) and one for the controller (``__cluster_metadata``; voters: every node),
+ticks them every `TICK_S`, carries their
 messages over `rpc`, and obeys the Raft driver contract simply: each Ready is
 persisted, fsynced when it says so, and only then are its messages sent and its
 commits applied, all before the node is called again (one fsync per Ready; no
@@ -24,9 +25,24 @@ NOT_LEADER_OR_FOLLOWER, definite); if it learns neither within the request's
 timeout, REQUEST_TIMED_OUT (indefinite). NOT_LEADER_OR_FOLLOWER otherwise means
 nothing was appended.
 
-The controller log holds topic creations (msgpack commands in record batches);
-every node applies them in order, so all create the same topics with the same ids.
-A node that is not the controller's leader forwards the command to it.
+The controller log holds topic creations (msgpack commands in record batches) with
+each partition's replicas (`assign_replicas`: round robin from the partition index,
+as Kafka does without racks); every node applies them in order, so all create the
+same topics with the same ids and replicas. A node that is not the controller's
+leader forwards the command to it. On restart a node re-reads the replicas of its
+topics from its controller log before it attaches their partitions.
+
+A node that is not a replica of a partition runs no Raft group for it: the
+partition's `NonReplica` answers NOT_LEADER_OR_FOLLOWER and reports the leader and
+ISR that the leader last announced (``rpc.LEADER`` frames to every peer, on each
+change and every `ANNOUNCE_MS`).
+
+ISR (`Cluster.isr`): the leader and the followers whose log held the leader's whole
+log within the last ``replica.lag.time.max.ms`` (Raft's ``Status.caught_up_ms``).
+``min.insync.replicas`` is a gate on top of the Raft quorum, as in Kafka with KRaft:
+an acks=all produce to a partition whose ISR is smaller is refused with
+NOT_ENOUGH_REPLICAS before anything is appended (definite), while a commit still needs
+a majority of the replicas whatever the ISR. acks=1 and acks=0 are not gated.
 """
 
 from __future__ import annotations
@@ -36,7 +52,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +78,8 @@ from .storage import RaftPartitionLog
 log = logging.getLogger(__name__)
 
 TICK_S = 0.02
+ANNOUNCE_MS = 500  # a leader repeats its (leader, ISR) announcement at least this often
+ISR_CHECK_TICKS = 5  # leaders recompute their ISR every this many ticks
 CONTROLLER = "__cluster_metadata"
 RAFT_BUGS = frozenset({"no-truncate-on-election", "unclean-election", "unsynced-hard-state"})
 
@@ -78,6 +97,8 @@ class RaftGroup:
         self.cluster = cluster
         self.name = name
         self.storage = storage
+        self.replicas: tuple[int, ...] = config.voters
+        self.announced: tuple[int, tuple[int, ...]] | None = None  # (term, ISR) heard
         self.node = RaftNode(config, storage, cluster.randint, monotonic_ms())
         self.on_commit = on_commit
         self.role = Role.FOLLOWER
@@ -175,13 +196,55 @@ class RaftGroup:
         return self.node.status()
 
 
+class NonReplica:
+    """A partition this node does not replicate: no log of its own to serve, only the
+    leader and ISR its leader last announced (same attributes as a `RaftGroup`)."""
+
+    role = Role.FOLLOWER
+    serving = False
+    serves_reads = False
+    high_watermark = 0
+
+    def __init__(self, name: str, replicas: tuple[int, ...]) -> None:
+        self.name = name
+        self.replicas = replicas
+        self.term = 0
+        self.leader_id: int | None = None
+        self.announced: tuple[int, tuple[int, ...]] | None = None
+        self.notify: Callable[[], None] | None = None
+
+
 class TopicCommand(msgspec.Struct, array_like=True):
-    """Controller log entry: create a topic (the first command for a name wins)."""
+    """Controller log entry: create a topic (the first command for a name wins).
+
+    ``replicas[i]`` lists partition i's replicas; empty (entries written before
+    replication factors existed) means every node."""
 
     name: str
     partitions: int
     configs: dict[str, str]
     topic_id: str
+    replicas: list[list[int]] = []
+
+
+def assign_replicas(nodes: Sequence[int], partitions: int, rf: int) -> list[list[int]]:
+    """Partition i's replicas: ``rf`` nodes in id order, starting at the i-th (wrapping),
+    so leaders-to-be and load spread evenly. Needs 1 <= rf <= len(nodes)."""
+    ids = sorted(nodes)
+    if not 1 <= rf <= len(ids):
+        raise ValueError(f"replication factor {rf} must be in 1..{len(ids)}")
+    return [[ids[(i + j) % len(ids)] for j in range(rf)] for i in range(partitions)]
+
+
+def _commands(data: bytes) -> Iterator[TopicCommand]:
+    """The topic commands of one controller entry (a record batch; no-ops hold none)."""
+    if not data or records.read_header(data).is_control:
+        return
+    for r in records.iter_records(data):
+        try:
+            yield msgspec.msgpack.decode(r.value or b"", type=TopicCommand)
+        except msgspec.DecodeError:
+            log.error("controller record is not a topic command; skipped")
 
 
 class Cluster:
@@ -207,6 +270,8 @@ class Cluster:
             heartbeat_interval_ms=max(10, election_timeout_ms // 10),
             bugs=bugs & RAFT_BUGS)
         self.groups: dict[str, RaftGroup] = {}
+        self.others: dict[str, NonReplica] = {}  # partitions replicated elsewhere
+        self._announced: dict[str, tuple[int, tuple[int, ...], int]] = {}  # sent, when
         self.links: dict[int, rpc.PeerLink] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._topic_waiters: list[asyncio.Future[None]] = []
@@ -222,9 +287,11 @@ class Cluster:
                                  ctx.now_ms())
         self.controller = self._add_group(CONTROLLER, RaftPartitionLog(plog, ctx.now_ms),
                                           self._apply_controller)
+        replicas = self._recorded_replicas()
         for topic in ctx.topics:
+            assigned = replicas.get(str(topic.topic_id), [])
             for p in topic.partitions:
-                self.attach(p)
+                self.attach(p, assigned[p.index] if p.index < len(assigned) else None)
         hello = rpc.frame([rpc.HELLO, self.node_id, ctx.advertised_host,
                            ctx.advertised_port])
         for pid, (host, port) in sorted(self.peers.items()):
@@ -259,22 +326,45 @@ class Cluster:
         if self.controller is not None:
             self.controller.storage.plog.close()
 
+    def _recorded_replicas(self) -> dict[str, list[list[int]]]:
+        """Topic id -> replicas per partition, from every command in the controller log
+        (a topic in the store was created by the committed command with its id)."""
+        c = self.controller
+        assert c is not None
+        out: dict[str, list[list[int]]] = {}
+        last = c.storage.last_index()
+        for lo in range(1, last + 1, 256):
+            for e in c.storage.entries(lo, min(lo + 256, last + 1)):
+                for cmd in _commands(e.data):
+                    out.setdefault(cmd.topic_id, cmd.replicas)
+        return out
+
     def _add_group(self, name: str, storage: RaftPartitionLog,
-                   on_commit: Callable[[RaftGroup, Ready], None] | None = None) -> RaftGroup:
-        g = RaftGroup(self, name, storage, self.raft_config, on_commit)
+                   on_commit: Callable[[RaftGroup, Ready], None] | None = None,
+                   voters: Sequence[int] | None = None) -> RaftGroup:
+        config = self.raft_config
+        if voters is not None:
+            config = replace(config, voters=tuple(sorted(voters)))
+        g = RaftGroup(self, name, storage, config, on_commit)
         self.groups[name] = g
         return g
 
-    def attach(self, p: Any) -> None:
-        """Replicate partition ``p`` (a `topics.Partition`) with its own Raft group."""
+    def attach(self, p: Any, replicas: Sequence[int] | None = None) -> None:
+        """Replicate partition ``p`` (a `topics.Partition`) with its own Raft group
+        among ``replicas`` (None: every node), or, if this node is not one of them,
+        give it a `NonReplica`."""
         name = f"{p.topic}-{p.index}"
+        voters = tuple(sorted(replicas)) if replicas else self.voters
+        if self.node_id not in voters:
+            p.replica = self.others[name] = NonReplica(name, voters)
+            return
 
         def rebuild() -> None:
             p.reset_producers()
 
         storage = RaftPartitionLog(p.log, self.ctx.now_ms, on_append=p.record_producer,
                                    on_truncate=rebuild)
-        g = self._add_group(name, storage)
+        g = self._add_group(name, storage, voters=voters)
         g.notify = p.notify
         if self.forget_producer_state:
             def forget() -> None:
@@ -284,6 +374,7 @@ class Cluster:
         p.replica = g
 
     async def _tick_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(TICK_S)
             for g in list(self.groups.values()):
@@ -291,6 +382,55 @@ class Cluster:
                     g.tick()
                 except Exception:  # a broken group must not stop the others
                     log.exception("%s: tick failed", g.name)
+            ticks += 1
+            if ticks % ISR_CHECK_TICKS == 0:
+                self._announce()
+
+    # -- ISR and leader announcements ------------------------------------------------
+
+    @property
+    def lag_ms(self) -> int:
+        """``replica.lag.time.max.ms``: how long a follower may lag and stay in sync."""
+        return int(self.ctx.config.replica_lag_time_max_ms)
+
+    def isr(self, g: RaftGroup | NonReplica) -> list[int]:
+        """The in-sync replicas of a partition as this node knows them: computed on
+        its leader; elsewhere what the leader announced for the current term (or
+        later), else every replica (unknown)."""
+        if isinstance(g, RaftGroup) and g.role is Role.LEADER:
+            now = monotonic_ms()
+            st = g.status()
+            return sorted([self.node_id, *(f for f, t in st.caught_up_ms.items()
+                                           if now - t <= self.lag_ms)])
+        if g.announced is not None and g.announced[0] >= g.term:
+            return list(g.announced[1])
+        return list(g.replicas)
+
+    def _announce(self) -> None:
+        """Tell every peer the leader and ISR of each partition this node serves,
+        when they change and at least every `ANNOUNCE_MS`."""
+        now = monotonic_ms()
+        for name, g in self.groups.items():
+            if g is self.controller or not g.serving:
+                continue
+            isr = tuple(self.isr(g))
+            last = self._announced.get(name)
+            if last is not None and last[:2] == (g.term, isr) and now - last[2] < ANNOUNCE_MS:
+                continue
+            if last is None or last[1] != isr:
+                log.info("%s: ISR %s in term %d", name, list(isr), g.term)
+            self._announced[name] = (g.term, isr, now)
+            data = rpc.frame([rpc.LEADER, name, g.term, self.node_id, list(isr)])
+            for link in self.links.values():
+                link.send(data)
+
+    def _on_announce(self, name: str, term: int, leader: int, isr: list[int]) -> None:
+        g: RaftGroup | NonReplica | None = self.groups.get(name) or self.others.get(name)
+        if g is None or (g.announced is not None and g.announced[0] > term):
+            return
+        g.announced = (term, tuple(int(i) for i in isr))
+        if isinstance(g, NonReplica) and term >= g.term:
+            g.term, g.leader_id = term, leader
 
     # -- messages --------------------------------------------------------------------
 
@@ -304,7 +444,7 @@ class Cluster:
         if kind == rpc.RAFT:
             group, msg = rpc.decode_raft(parts)
             g = self.groups.get(group)
-            if g is None or msg.src not in self.voters:
+            if g is None or msg.src not in g.replicas:
                 return  # a topic this node has not created yet: Raft will resend
             try:
                 g.step(msg)
@@ -314,6 +454,9 @@ class Cluster:
             _, node, host, port = parts
             log.info("peer %s says hello; its clients use %s:%s", node, host, port)
             self.brokers[int(node)] = (str(host), int(port))
+        elif kind == rpc.LEADER:
+            _, name, term, leader, isr = parts
+            self._on_announce(str(name), int(term), int(leader), list(isr))
         elif kind == rpc.FORWARD:
             if self.controller is not None:
                 self.controller.propose(_command_batch(bytes(parts[1]), self.ctx.now_ms()))
@@ -327,12 +470,22 @@ class Cluster:
         c = self.controller
         return c.leader_id if c is not None and c.leader_id is not None else self.node_id
 
+    def default_replication_factor(self) -> int:
+        """``default.replication.factor``, or min(3, number of nodes) if unset."""
+        rf = self.ctx.config.default_replication_factor
+        return rf if rf is not None else min(3, len(self.voters))
+
     async def create_topic(self, name: str, partitions: int, configs: dict[str, str],
-                           timeout_s: float) -> Any:
-        """Create through the controller log; the topic once this node applied it, or
-        None on timeout."""
+                           timeout_s: float, replicas: list[list[int]] | None = None
+                           ) -> Any:
+        """Create through the controller log with these replicas per partition
+        (default: `assign_replicas` with the default replication factor, which the
+        caller has checked); the topic once this node applied it, or None on timeout."""
+        if replicas is None:
+            replicas = assign_replicas(self.voters, partitions,
+                                       self.default_replication_factor())
         cmd = msgspec.msgpack.encode(TopicCommand(name, partitions, dict(configs),
-                                                  str(uuid.uuid4())))
+                                                  str(uuid.uuid4()), replicas))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         sent_to: int | None = None
@@ -362,23 +515,13 @@ class Cluster:
     def _apply_controller(self, group: RaftGroup, ready: Ready) -> None:
         store = self.ctx.topics
         for e in ready.committed:
-            if not e.data:
-                continue
-            h = records.read_header(e.data)
-            if h.is_control:
-                continue
-            for r in records.iter_records(e.data):
-                try:
-                    cmd = msgspec.msgpack.decode(r.value or b"", type=TopicCommand)
-                except msgspec.DecodeError:
-                    log.error("controller entry %d is not a command; skipped", e.index)
-                    continue
+            for cmd in _commands(e.data):
                 if store.get(cmd.name) is not None:
                     continue
                 topic = store.create(cmd.name, cmd.partitions, cmd.configs,
                                      self.ctx.now_ms(), topic_id=uuid.UUID(cmd.topic_id))
                 for p in topic.partitions:
-                    self.attach(p)
+                    self.attach(p, cmd.replicas[p.index] if cmd.replicas else None)
         waiters, self._topic_waiters = self._topic_waiters, []
         for fut in waiters:
             if not fut.done():
@@ -393,6 +536,12 @@ class Cluster:
         g: RaftGroup = p.replica
         if not g.serving:
             return AppendResult(errors.NOT_LEADER_OR_FOLLOWER)
+        if acks == -1:
+            isr = self.isr(g)
+            if len(isr) < p.config.min_insync_replicas:
+                return AppendResult(errors.NOT_ENOUGH_REPLICAS, message=(
+                    f"ISR {isr} of {g.name} is smaller than min.insync.replicas "
+                    f"{p.config.min_insync_replicas}"))
         checked = p.validate(data)
         if isinstance(checked, AppendResult):
             return checked

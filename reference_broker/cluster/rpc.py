@@ -11,6 +11,9 @@ the magic, every frame is ``uint32 length`` + a msgpack array:
   (a partition ``topic-n`` or the controller); ``kind`` indexes `KINDS`, the fields
   follow the dataclass's field order, entries as ``[index, term, data]``.
 - ``[2, command]``: a controller command forwarded to the controller's leader.
+- ``[3, group, term, leader_id, isr]``: a partition leader's announcement, sent to
+  every peer now and then, so that nodes which do not replicate the partition know
+  its leader and every node reports the leader's ISR.
 
 Connections are one-way: a node sends on the connection it opened and only reads
 on the ones it accepted, so every link can be cut per direction (the proxy backend
@@ -44,7 +47,7 @@ from reference_broker.raft import (
 log = logging.getLogger(__name__)
 
 MAGIC = b"RAFT"
-HELLO, RAFT, FORWARD = 0, 1, 2
+HELLO, RAFT, FORWARD, LEADER = 0, 1, 2, 3
 MAX_FRAME = 64 << 20
 MAX_QUEUED = 4096  # frames held for a slow peer; the oldest are dropped beyond
 RECONNECT_S = 0.2

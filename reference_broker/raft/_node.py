@@ -190,8 +190,10 @@ class Status:
     """A snapshot of a node for metadata and debugging (no effects).
 
     ``match`` (leaders only) is how far each follower's log is known to match;
-    ``caught_up`` lists the followers that match the leader's whole log (Kafka's
-    in-sync replicas, in Raft terms)."""
+    ``caught_up`` lists the followers that match the leader's whole log right now;
+    ``caught_up_ms`` (leaders only) is, per follower, the last time its log was known
+    to hold the leader's whole log of that moment (Kafka's lastCaughtUpTime: a
+    follower is in sync while this is within ``replica.lag.time.max.ms``)."""
 
     id: int
     role: Role
@@ -202,6 +204,7 @@ class Status:
     match: dict[int, int]
     caught_up: tuple[int, ...]
     transferring_to: int | None
+    caught_up_ms: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -216,6 +219,9 @@ class _Progress:
     active: bool = False  # heard from since the last check-quorum
     progress_ms: int = 0  # when match last advanced or the window last opened
     commit_sent: int = 0  # the highest leader_commit sent to it
+    caught_up_ms: int = 0  # when its log last held the leader's whole log (see Status)
+    end_seen: int = 0  # the leader's last index at its previous successful answer
+    end_seen_ms: int = 0  # and when that answer came
 
 
 class RaftNode:
@@ -331,7 +337,8 @@ class RaftNode:
         return Status(id=self.id, role=self.role, term=self.term, leader_id=self.leader_id,
                       commit_index=self.commit_index, last_index=last, match=match,
                       caught_up=tuple(sorted(p for p, m in match.items() if m == last)),
-                      transferring_to=self._transfer_to)
+                      transferring_to=self._transfer_to,
+                      caught_up_ms={p: pr.caught_up_ms for p, pr in self._progress.items()})
 
     def ready(self) -> Ready:
         """Hand over (and forget) the effects of the inputs so far."""
@@ -478,6 +485,7 @@ class RaftNode:
         pr = self._progress[msg.src]
         pr.active = True
         if msg.success:
+            self._note_caught_up(pr, msg.match_index, now_ms)
             if msg.match_index > pr.match:
                 pr.match = msg.match_index
                 pr.progress_ms = now_ms
@@ -505,6 +513,16 @@ class RaftNode:
         pr.probe_sent = False
         pr.next = max(pr.match + 1, min(msg.hint_index + 1, msg.prev_index))
         self._send_append(msg.src, now_ms)
+
+    def _note_caught_up(self, pr: _Progress, match: int, now_ms: int) -> None:
+        """Kafka's rule: a follower holding the leader's log end of now is caught up
+        now; one holding the log end of its previous answer was caught up then."""
+        end = self.log.last_index
+        if match >= end:
+            pr.caught_up_ms = now_ms
+        elif match >= pr.end_seen:
+            pr.caught_up_ms = max(pr.caught_up_ms, pr.end_seen_ms)
+        pr.end_seen, pr.end_seen_ms = end, now_ms
 
     def _on_rival_leader(self, msg: AppendEntries, now_ms: int) -> None:
         raise RaftInvariantError(f"node {self.id} leads term {self.term} but node {msg.src} "
@@ -578,7 +596,8 @@ class RaftNode:
         self.leader_id = self.id
         self._transfer_to = None
         nxt = self.log.last_index + 1
-        self._progress = {p: _Progress(next=nxt, progress_ms=now_ms) for p in self._peers}
+        self._progress = {p: _Progress(next=nxt, progress_ms=now_ms, caught_up_ms=now_ms)
+                          for p in self._peers}
         self.log.append((Entry(index=nxt, term=self.term, data=b""),))
         self._heartbeat_due_ms = now_ms + self.config.heartbeat_interval_ms
         self._quorum_check_ms = now_ms + self.config.election_timeout_ms_min

@@ -1,7 +1,8 @@
 """Fixtures: real 3-node reference-broker clusters on loopback, one process per node.
 
-`cluster_factory(bugs=...)` starts nodes 1..3 with ``--peers`` naming each other's
-listeners (broker-to-broker RPC shares the Kafka listener), waits for their ready
+`cluster_factory(bugs=..., config=["KEY=VALUE", ...])` starts nodes 1..3 with
+``--peers`` naming each other's listeners (broker-to-broker RPC shares the Kafka
+listener) and those broker configs, waits for their ready
 lines and for a controller leader, and kills every node in teardown, whatever
 happened. `RaftCluster.kill(n)` (SIGKILL) / `.start(n)` drive failover tests.
 """
@@ -31,10 +32,11 @@ START_TIMEOUT_S = 30.0
 class RaftCluster:
     """Three broker processes; node ids 1..3."""
 
-    def __init__(self, base: Path, bugs: Sequence[str]) -> None:
+    def __init__(self, base: Path, bugs: Sequence[str], config: Sequence[str] = ()) -> None:
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
         self.bugs = tuple(bugs)
+        self.config = tuple(config)
         self.ports = {n: free_port() for n in (1, 2, 3)}
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.logs: dict[int, Path] = {}  # each node's stderr (its latest start)
@@ -59,6 +61,8 @@ class RaftCluster:
                "--election-timeout-ms", str(ELECTION_TIMEOUT_MS)]
         for b in self.bugs:
             cmd += ["--bug", b]
+        for pair in self.config:
+            cmd += ["--config", pair]
         err_path = self.logs[n] = self.base / f"n{n}-{self.starts}.err"
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         with open(err_path, "wb") as err:
@@ -136,8 +140,8 @@ class RaftCluster:
 def cluster_factory(tmp_path: Path) -> Iterator[Callable[..., RaftCluster]]:
     made: list[RaftCluster] = []
 
-    def make(bugs: Sequence[str] = ()) -> RaftCluster:
-        c = RaftCluster(tmp_path / f"c{len(made)}", bugs)
+    def make(bugs: Sequence[str] = (), config: Sequence[str] = ()) -> RaftCluster:
+        c = RaftCluster(tmp_path / f"c{len(made)}", bugs, config)
         made.append(c)
         for n in (1, 2, 3):
             c.start(n)

@@ -109,20 +109,3 @@ def test_produce_request_with_acks_1_is_answered(cluster: RaftCluster) -> None:
         code, base = produce(w, "acks1", make_batch(1), acks=1)
     assert code == 0 and base >= 0
 
-
-def test_a_paused_follower_leaves_the_isr(cluster: RaftCluster) -> None:
-    import signal
-
-    cluster.create_topic("isr")
-    leader = cluster.wait_leader("isr")
-    follower = next(n for n in (1, 2, 3) if n != leader)
-    cluster.procs[follower].send_signal(signal.SIGSTOP)
-    try:
-        with Wire(cluster.address(leader)) as w:
-            for _ in range(3):
-                assert produce(w, "isr", make_batch(1), acks=-1)[0] == 0
-        (part,) = cluster.metadata(leader, ["isr"]).topics[0].partitions
-        assert follower not in part.isr_nodes and leader in part.isr_nodes
-        assert sorted(part.replica_nodes) == [1, 2, 3]
-    finally:
-        cluster.procs[follower].send_signal(signal.SIGCONT)

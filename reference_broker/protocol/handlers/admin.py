@@ -1,8 +1,11 @@
 """CreateTopics, CreatePartitions, DeleteTopics, DescribeConfigs, AlterConfigs,
 IncrementalAlterConfigs.
 
-One node, so a topic's replication factor is 1 (-1 means the default, also 1); more
-is INVALID_REPLICATION_FACTOR, as Kafka answers when brokers are missing. Topic configs
+One node: a topic's replication factor is 1 (-1 means the default, also 1); more
+is INVALID_REPLICATION_FACTOR, as Kafka answers when brokers are missing. In a cluster
+the factor may be 1..number of nodes (-1: ``default.replication.factor``, unset:
+min(3, nodes)); the controller assigns the replicas (`cluster.assign_replicas`), or
+CreateTopics names them per partition (distinct node ids, the same count each). Topic configs
 use Kafka's topic-level names (`reference_broker.config`); an unknown key or a bad
 value is INVALID_CONFIG with a message naming it. Config changes apply to live logs at
 once (retention passes and segment rolls use the new values). `__consumer_offsets` is
@@ -17,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reference_broker import cluster as _cluster
+from reference_broker.cluster import assign_replicas
 from reference_broker.config import (
     ConfigError,
     apply_topic_overrides,
@@ -48,7 +52,7 @@ def _topic_config_entries(ctx: BrokerContext, overrides: Mapping[str, str]
         "segment.bytes": "log.segment.bytes", "segment.ms": "log.roll.ms",
         "retention.ms": "log.retention.ms", "retention.bytes": "log.retention.bytes",
         "max.message.bytes": "message.max.bytes", "flush.policy": "log.flush.policy",
-        "flush.ms": "log.flush.interval.ms",
+        "flush.ms": "log.flush.interval.ms", "min.insync.replicas": "min.insync.replicas",
     }
     out = []
     for key, value in sorted(defaults.items()):
@@ -75,7 +79,7 @@ async def create_topics(ctx: BrokerContext, header: RequestHeader, request: Any)
     names = [t.name for t in request.topics]
     out = []
     for t in request.topics:
-        code, msg, count = _check_create(ctx, t, names.count(t.name) > 1)
+        code, msg, count, replicas = _check_create(ctx, t, names.count(t.name) > 1)
         if code:
             out.append(_CTOPIC(name=t.name, error_code=code, error_message=msg,
                                num_partitions=-1, replication_factor=-1, configs=None))
@@ -85,7 +89,8 @@ async def create_topics(ctx: BrokerContext, header: RequestHeader, request: Any)
         replicated = _cluster.of(ctx)
         if not validate_only and replicated is not None:
             topic = await replicated.create_topic(t.name, count, configs,
-                                                  timeout_s=max(1, request.timeout_ms) / 1000)
+                                                  timeout_s=max(1, request.timeout_ms) / 1000,
+                                                  replicas=replicas)
             if topic is None:
                 out.append(_CTOPIC(name=t.name, error_code=errors.REQUEST_TIMED_OUT,
                                    error_message="the controller did not commit the topic "
@@ -99,59 +104,67 @@ async def create_topics(ctx: BrokerContext, header: RequestHeader, request: Any)
         entries = [_CCONF(name=k, value=val, read_only=False, config_source=src,
                           is_sensitive=False)
                    for k, val, src in _topic_config_entries(ctx, configs)]
-        rf = len(replicated.voters) if replicated is not None else 1
+        rf = len(replicas[0])
         out.append(_CTOPIC(name=t.name, topic_id=topic_id, error_code=errors.NONE,
                            error_message=None, num_partitions=count, replication_factor=rf,
                            configs=entries))
     return _CRESP(version=v, throttle_time_ms=0, topics=out)
 
 
-def _check_create(ctx: BrokerContext, t: Any, duplicated: bool) -> tuple[int, str | None, int]:
+def _check_create(ctx: BrokerContext, t: Any, duplicated: bool
+                  ) -> tuple[int, str | None, int, list[list[int]]]:
+    """(error, message, partition count, replicas per partition) of one new topic."""
     name = t.name
     if duplicated:
-        return errors.INVALID_REQUEST, f"topic {name!r} appears twice in the request", 0
+        return errors.INVALID_REQUEST, f"topic {name!r} appears twice in the request", 0, []
     problem = topic_name_error(name)
     if problem:
-        return errors.INVALID_TOPIC_EXCEPTION, problem, 0
+        return errors.INVALID_TOPIC_EXCEPTION, problem, 0, []
     if name in INTERNAL_TOPICS:
-        return errors.INVALID_REQUEST, f"{name} is an internal topic of the broker", 0
+        return errors.INVALID_REQUEST, f"{name} is an internal topic of the broker", 0, []
     if ctx.topics.get(name) is not None:
-        return errors.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists", 0
+        return errors.TOPIC_ALREADY_EXISTS, f"topic {name!r} already exists", 0, []
+    replicated = _cluster.of(ctx)
+    nodes = replicated.voters if replicated is not None else (ctx.node_id,)
     count = t.num_partitions
     rf = t.replication_factor
+    replicas: list[list[int]] = []
     if t.assignments:
         if count != -1 or rf != -1:
             return (errors.INVALID_REQUEST, "give either assignments or num_partitions and "
-                    "replication_factor, not both", 0)
-        for a in t.assignments:
-            if list(a.broker_ids) != [ctx.node_id]:
+                    "replication_factor, not both", 0, [])
+        by_index = {a.partition_index: list(a.broker_ids) for a in t.assignments}
+        if sorted(by_index) != list(range(len(t.assignments))):
+            return errors.INVALID_REPLICA_ASSIGNMENT, "partitions must be 0..n-1", 0, []
+        replicas = [by_index[i] for i in range(len(by_index))]
+        for i, r in enumerate(replicas):
+            if not r or len(set(r)) != len(r) or not set(r) <= set(nodes) \
+                    or len(r) != len(replicas[0]):
                 return (errors.INVALID_REPLICA_ASSIGNMENT,
-                        f"partition {a.partition_index}: replicas {list(a.broker_ids)}, but "
-                        f"the only broker is {ctx.node_id}", 0)
-        idx = sorted(a.partition_index for a in t.assignments)
-        if idx != list(range(len(idx))):
-            return errors.INVALID_REPLICA_ASSIGNMENT, "partitions must be 0..n-1", 0
-        count = len(idx)
-        rf = 1
+                        f"partition {i}: replicas {r} must be distinct brokers among "
+                        f"{list(nodes)}, as many as for partition 0", 0, [])
+        count = len(replicas)
     if count == -1:
         count = ctx.config.num_partitions
     if not 1 <= count <= MAX_PARTITIONS:
         return (errors.INVALID_PARTITIONS,
-                f"number of partitions {count} must be in 1..{MAX_PARTITIONS}", 0)
-    if rf == -1:
-        rf = 1
-    if rf < 1:
-        return errors.INVALID_REPLICATION_FACTOR, f"replication factor {rf} must be >= 1", 0
-    replicated = _cluster.of(ctx)
-    brokers = len(replicated.voters) if replicated is not None else 1
-    if rf > brokers:
-        return (errors.INVALID_REPLICATION_FACTOR,
-                f"replication factor {rf} larger than available brokers: {brokers}", 0)
+                f"number of partitions {count} must be in 1..{MAX_PARTITIONS}", 0, [])
+    if not replicas:
+        if rf == -1:
+            rf = replicated.default_replication_factor() if replicated is not None else 1
+        if rf < 1:
+            return (errors.INVALID_REPLICATION_FACTOR,
+                    f"replication factor {rf} must be >= 1", 0, [])
+        if rf > len(nodes):
+            return (errors.INVALID_REPLICATION_FACTOR,
+                    f"replication factor {rf} larger than available brokers: {len(nodes)}",
+                    0, [])
+        replicas = assign_replicas(nodes, count, rf)
     try:
         validate_topic_configs({c.name: c.value for c in t.configs})
     except ConfigError as exc:
-        return errors.INVALID_CONFIG, str(exc), 0
-    return errors.NONE, None, count
+        return errors.INVALID_CONFIG, str(exc), 0, []
+    return errors.NONE, None, count, replicas
 
 
 # -- CreatePartitions ----------------------------------------------------------------

@@ -7,9 +7,10 @@ versions that carry record batch v2, the only record format this broker stores.
 
 In a cluster (`reference_broker.cluster`), Metadata lists every broker that has said
 hello, and per partition the Raft leader (-1 with LEADER_NOT_AVAILABLE while there is
-none), its term as leader epoch, every node as a replica, and as ISR the leader and
-the followers known to hold every committed entry (only the leader knows: others list
-every replica).
+none; a node that is not a replica names the leader that last announced itself), its
+term as leader epoch, the partition's replicas, and the ISR (`Cluster.isr`: computed
+by the leader, announced to the other nodes; every replica until an announcement
+came). Auto-created topics get ``default.replication.factor`` (unset: min(3, nodes)).
 Producer ids are made unique per node (``local id * 1024 + node id``).
 """
 
@@ -82,20 +83,15 @@ async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> A
     def describe_replica(p: Any) -> Any:
         assert replicated is not None
         g = p.replica
-        voters = list(replicated.voters)
+        replicas = list(g.replicas)
         leader = g.leader_id
-        if g.serving:
-            st = g.status()
-            isr = sorted([ctx.node_id, *(f for f, m in st.match.items()
-                                         if m >= st.commit_index)])
-        else:
-            isr = voters
+        isr = replicated.isr(g)
         if leader is None or leader not in replicated.brokers:
             return P(error_code=errors.LEADER_NOT_AVAILABLE, partition_index=p.index,
-                     leader_id=-1, leader_epoch=-1, replica_nodes=voters, isr_nodes=isr,
+                     leader_id=-1, leader_epoch=-1, replica_nodes=replicas, isr_nodes=isr,
                      offline_replicas=[])
         return P(error_code=errors.NONE, partition_index=p.index, leader_id=leader,
-                 leader_epoch=g.term, replica_nodes=voters, isr_nodes=isr,
+                 leader_epoch=g.term, replica_nodes=replicas, isr_nodes=isr,
                  offline_replicas=[])
 
     def describe(topic: Topic) -> Any:
@@ -134,6 +130,11 @@ async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> A
                     continue
                 if may_auto_create(ctx, v, request):
                     if replicated is not None:
+                        rf = replicated.default_replication_factor()
+                        if rf > len(replicated.voters):
+                            topics_out.append(T(error_code=errors.INVALID_REPLICATION_FACTOR,
+                                                name=name, partitions=[]))
+                            continue
                         topic = await replicated.create_topic(
                             name, ctx.config.num_partitions, {}, timeout_s=3.0)
                         if topic is None:
