@@ -3,7 +3,17 @@
 - `rpc`: broker-to-broker frames (length-prefixed msgpack) on the Kafka listener.
 - `storage`: `RaftPartitionLog`, the partition log as a Raft `LogStorage`.
 - `node`: `Cluster`, the asyncio driver of the Raft groups, the controller (topic
-  creation) and the Kafka semantics of replicated produce (acks, high watermark).
+  creation, replica assignment) and the Kafka semantics of replicated produce (acks,
+  high watermark, ISR, min.insync.replicas).
+
+Replication: a topic's replication factor is 1..nodes (CreateTopics, or
+``default.replication.factor`` = min(3, nodes) when unset); each partition's Raft
+group has only its replicas as voters. The ISR is the leader plus the followers
+caught up within ``replica.lag.time.max.ms`` (default 30000). With acks=all, an ISR
+smaller than ``min.insync.replicas`` (topic or broker config, default 1) is refused
+with NOT_ENOUGH_REPLICAS before anything is appended; on top of that gate a commit
+always needs a majority of the replicas (Raft), so a leader cut off from its
+majority steps down (check-quorum) and acks=all writes wait or time out.
 
 Started by ``reference-broker --peers ...``; the protocol handlers consult
 ``ctx.extras["cluster"]`` and keep their single-node behaviour when it is absent.
@@ -18,7 +28,7 @@ A 3-node cluster on one machine::
 Not yet: deleting topics or adding partitions (refused with INVALID_REQUEST),
 replicated group-coordinator state (one coordinator per cluster, the controller's
 leader; its groups are lost when it fails), retention of replicated logs, snapshots,
-min.insync.replicas (a leader without a quorum steps down instead).
+moving replicas (reassignment) or preferring the first replica as leader.
 """
 
 from collections.abc import Callable
