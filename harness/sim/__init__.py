@@ -2,8 +2,8 @@
 
 N `reference_broker.raft.RaftNode`s run in one process on a simulated clock, a
 simulated network (delay, reordering, loss, duplication, partitions) and
-simulated disks (fsync latency; a crash loses unsynced writes), all driven by one
-seed. `run_simulation` runs a schedule (pure data, `_schedule`) through a safety
+simulated disks (fsync latency; a crash loses unsynced writes; compaction), all
+driven by one seed. `run_simulation` runs a schedule (pure data, `_schedule`) through a safety
 phase checked by `SafetyChecker` and then a liveness phase; a failure raises
 `SimFailure` whose ``replay`` is the ``python -m harness.sim ...`` command that
 reproduces it. ``harness.sim.strategies`` has hypothesis strategies for schedules.
@@ -14,6 +14,7 @@ from ._disk import SimDisk
 from ._network import NetworkStats, SimNetwork
 from ._schedule import (
     Command,
+    Compact,
     Crash,
     CrashLeader,
     Heal,
@@ -42,6 +43,7 @@ from ._sim import (
 __all__ = [
     "EXIT_CODES",
     "Command",
+    "Compact",
     "Crash",
     "CrashLeader",
     "Heal",

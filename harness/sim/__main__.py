@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CODES[e.kind]
         if not args.quiet:
             print(f"  ok: {r.ticks} ticks ({r.liveness_ticks} to converge), {r.committed} "
-                  f"committed, {r.leaders} leaders, {r.truncations} truncations, {r.crashes} "
+                  f"committed, {r.leaders} leaders, {r.truncations} truncations, "
+                  f"{r.snapshots} snapshots ({r.installs} installed), {r.crashes} "
                   f"crashes, {r.lost_writes} "
                   f"lost writes, {r.network.delivered} messages, "
                   f"{time.perf_counter() - t0:.2f} s", flush=True)

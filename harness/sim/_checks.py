@@ -7,12 +7,18 @@
   same data and the same term at ``index - 1``; by induction on the index that is
   log matching over every log that ever existed. (Writes a crash loses were never
   seen by anyone: a single-node cluster may legitimately reuse their term.)
-- leader-completeness: a new leader's log holds every entry known committed.
+- leader-completeness: a new leader's log holds every entry known committed
+  (those at or below its snapshot point count as held: see snapshot-safety).
 - leader-append-only: a leader never truncates its own log.
 - state-machine-safety: every node applies, at each index, the same entry, in
   index order without gaps (a restarted node applies again from index 1).
 - commit-monotonic: within one incarnation of a node, the commit index never
-  moves back (it restarts from 0 after a crash: Raft does not persist it).
+  moves back (it restarts from the snapshot point after a crash: Raft does not
+  persist it).
+- snapshot-safety: a snapshot point (compaction, or a snapshot a follower
+  installs) is an entry known committed, with its term, so retention only ever
+  drops committed entries and a node that jumps to a snapshot skips only entries
+  others applied.
 
 A violation raises `SafetyViolation` naming the property and the witnesses.
 """
@@ -22,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.errors import LogtrialError
-from reference_broker.raft import Entry
+from reference_broker.raft import Entry, Snapshot
 
 
 class SafetyViolation(LogtrialError):
@@ -75,18 +81,35 @@ class SafetyChecker:
             raise SafetyViolation("leader-append-only", f"leader {node} truncated its log "
                                   f"from index {from_index}")
 
-    def on_leader(self, node: int, term: int, log: Sequence[Entry]) -> None:
+    def on_leader(self, node: int, term: int, snapshot: Snapshot, log: Sequence[Entry]
+                  ) -> None:
+        """``log``: the entries after ``snapshot``."""
         other = self.leaders.setdefault(term, node)
         if other != node:
             raise SafetyViolation("election-safety",
                                   f"nodes {other} and {node} both lead term {term}")
+        first = snapshot.index
         for index, e in self.committed.items():
-            if index > len(log) or log[index - 1].term != e.term:
-                have = log[index - 1].term if index <= len(log) else None
+            if index < first:
+                continue
+            if index == first:
+                have: int | None = snapshot.term
+            else:
+                have = log[index - first - 1].term if index - first <= len(log) else None
+            if have != e.term:
                 raise SafetyViolation(
                     "leader-completeness",
                     f"node {node} leads term {term} but lacks committed entry {index} "
                     f"(term {e.term}); it has term {have} there")
+
+    def on_snapshot(self, node: int, snapshot: Snapshot) -> None:
+        seen = self.committed.get(snapshot.index)
+        if seen is None or seen.term != snapshot.term:
+            raise SafetyViolation(
+                "snapshot-safety",
+                f"node {node} has a snapshot point at index {snapshot.index} of term "
+                f"{snapshot.term}, but the entry committed there is "
+                f"{'unknown' if seen is None else f'of term {seen.term}'}")
 
     def on_applied(self, node: int, applied: int, entries: Sequence[Entry]) -> int:
         """``node`` applies ``entries`` after ``applied``; returns the new applied index."""

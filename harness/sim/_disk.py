@@ -4,7 +4,8 @@ Writes apply at once to what the node reads back (the page cache) and are also
 journalled; `sync_upto` makes a prefix of the journal durable. `crash` throws
 the cache away and keeps the durable state plus a random prefix of the unsynced
 writes, as a file system may (writes land in order; a torn tail is cut by
-recovery, never kept with a hole).
+recovery, never kept with a hole). Compaction and snapshot installs (`compact`,
+`reset`) are journalled like any other write.
 """
 
 from __future__ import annotations
@@ -13,54 +14,45 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from reference_broker.raft import Entry, HardState
+from reference_broker.raft import Entry, HardState, MemoryLog, Snapshot
 
 _Op = tuple[str, Any]
 
 
-class SimDisk:
-    """One node's log and hard state, with a durable copy behind them."""
+class SimDisk(MemoryLog):
+    """One node's log and hard state (a `MemoryLog`: the page cache), with a durable
+    copy behind them."""
 
     def __init__(self) -> None:
-        self._log: list[Entry] = []
-        self._hs = HardState()
+        super().__init__()
         self._durable_log: list[Entry] = []
         self._durable_hs = HardState()
+        self._durable_snap = Snapshot()
         self._journal: list[_Op] = []  # writes not yet durable, oldest first
         self._written = 0  # ops ever written
         self._synced = 0  # ops ever made durable
         self.syncs = 0
 
-    # -- LogStorage ----------------------------------------------------------------
-
-    def hard_state(self) -> HardState:
-        return self._hs
-
-    def last_index(self) -> int:
-        return len(self._log)
-
-    def term_at(self, index: int) -> int | None:
-        if index == 0:
-            return 0
-        if 0 < index <= len(self._log):
-            return self._log[index - 1].term
-        return None
-
-    def entries(self, lo: int, hi: int) -> Sequence[Entry]:
-        return self._log[lo - 1:hi - 1]
+    # -- LogStorage: MemoryLog's, journalled -----------------------------------------
 
     def append(self, entries: Sequence[Entry]) -> None:
-        if entries and entries[0].index != len(self._log) + 1:
-            raise AssertionError(f"append at {entries[0].index} after {len(self._log)}")
-        self._log.extend(entries)
+        super().append(entries)
         self._record(("append", tuple(entries)))
 
     def truncate(self, from_index: int) -> None:
-        del self._log[from_index - 1:]
+        super().truncate(from_index)
         self._record(("truncate", from_index))
 
+    def compact(self, snapshot: Snapshot) -> None:
+        super().compact(snapshot)
+        self._record(("compact", snapshot))
+
+    def reset(self, snapshot: Snapshot) -> None:
+        super().reset(snapshot)
+        self._record(("reset", snapshot))
+
     def set_hard_state(self, state: HardState) -> None:
-        self._hs = state
+        super().set_hard_state(state)
         self._record(("hard_state", state))
 
     def sync(self) -> None:
@@ -75,7 +67,9 @@ class SimDisk:
 
     @property
     def log(self) -> list[Entry]:
-        return self._log
+        """The entries after the snapshot point (``log[0]`` has index
+        ``snapshot().index + 1``)."""
+        return self._entries
 
     def sync_upto(self, position: int) -> None:
         """Make every write before ``position`` durable."""
@@ -97,8 +91,9 @@ class SimDisk:
             self._apply_durable(op)
         self._journal = []
         self._written = self._synced = self._synced + keep
-        self._log = list(self._durable_log)
-        self._hs = self._durable_hs
+        self._entries = list(self._durable_log)
+        self._hard_state = self._durable_hs
+        self._snap = self._durable_snap
         return lost
 
     def _record(self, op: _Op) -> None:
@@ -110,6 +105,12 @@ class SimDisk:
         if kind == "append":
             self._durable_log.extend(arg)
         elif kind == "truncate":
-            del self._durable_log[arg - 1:]
+            del self._durable_log[arg - self._durable_snap.index - 1:]
+        elif kind == "compact":
+            del self._durable_log[:arg.index - self._durable_snap.index]
+            self._durable_snap = arg
+        elif kind == "reset":
+            self._durable_log = []
+            self._durable_snap = arg
         else:
             self._durable_hs = arg

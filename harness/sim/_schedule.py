@@ -75,6 +75,14 @@ class Network:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Compact:
+    """Retention: every live node forgets its log up to ``keep`` entries below its
+    commit index (a lagging follower then needs the leader's snapshot)."""
+
+    keep: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Transfer:
     """The current leader hands over leadership to ``to`` (None: its choice)."""
 
@@ -82,12 +90,12 @@ class Transfer:
 
 
 Command = (Run | Propose | Partition | IsolateLeader | Heal | Crash | CrashLeader | Restart
-           | Network | Transfer)
+           | Network | Transfer | Compact)
 Schedule = tuple[Command, ...]
 
 _KINDS: dict[str, type] = {c.__name__: c for c in
                            (Run, Propose, Partition, IsolateLeader, Heal, Crash, CrashLeader,
-                            Restart, Network, Transfer)}
+                            Restart, Network, Transfer, Compact)}
 
 
 def schedule_to_json(schedule: Schedule) -> str:
@@ -139,9 +147,11 @@ def random_schedule(rng: random.Random, nodes: int, length: int) -> Schedule:
             out.append(CrashLeader())
         elif r < 0.93:
             out.append(Restart(node=rng.choice(ids)))
-        elif r < 0.97:
+        elif r < 0.96:
             out.append(Network(loss=rng.choice((0.0, 0.05, 0.2)),
                                duplicate=rng.choice((0.0, 0.05, 0.2))))
-        else:
+        elif r < 0.98:
             out.append(Transfer(to=rng.choice([None, *ids])))
+        else:
+            out.append(Compact(keep=rng.choice((0, 0, 3))))
     return tuple(out)

@@ -10,7 +10,8 @@ a run, and a failure ends with the command that replays it (`SimFailure.replay`)
 A run has two phases (TigerBeetle's VOPR does the same):
 
 1. Safety: the schedule runs (traffic, partitions, loss, duplication, crashes,
-   restarts, leadership transfers) while `SafetyChecker` checks every Ready.
+   restarts, leadership transfers, compaction) while `SafetyChecker` checks
+   every Ready.
    Each node reads its own clock: a random offset and a rate within
    ``clock_drift_pct`` of the simulated clock's.
 2. Liveness: the network heals, every node restarts, duplication stops and loss
@@ -50,6 +51,7 @@ from ._disk import SimDisk
 from ._network import NetworkStats, SimNetwork
 from ._schedule import (
     Command,
+    Compact,
     Crash,
     CrashLeader,
     Heal,
@@ -153,6 +155,8 @@ class SimResult:
     leaders: int = 0  # terms that had a leader
     crashes: int = 0
     truncations: int = 0  # divergent suffixes dropped by followers
+    snapshots: int = 0  # compactions and snapshot installs
+    installs: int = 0  # snapshots followers installed (whole log dropped)
     lost_writes: int = 0
     syncs: int = 0
     network: NetworkStats = field(default_factory=NetworkStats)
@@ -233,6 +237,12 @@ class Simulation:
         elif isinstance(cmd, Network):
             self.net.loss = cmd.loss
             self.net.duplicate = cmd.duplicate
+        elif isinstance(cmd, Compact):
+            for slot in self.slots.values():
+                if slot.raft is not None:
+                    index = slot.applied - cmd.keep  # only what it has applied
+                    slot.raft.compact(index, b"%d" % index)
+                    self._handle(slot, slot.raft.ready())
         elif isinstance(cmd, Transfer):
             top = self._top_leader()
             if top is not None and top.raft is not None:
@@ -267,7 +277,7 @@ class Simulation:
         self.result.crashes += 1
         self.result.lost_writes += slot.disk.crash(self._disk_rng)
         log = slot.disk.log  # what survived is durable now: check it all
-        prevs = [0, *(e.term for e in log[:-1])] if log else []
+        prevs = [slot.disk.snapshot().term, *(e.term for e in log[:-1])] if log else []
         self.checker.on_written(slot.id, log, prevs, log)
 
     def heal_all(self) -> None:
@@ -307,7 +317,7 @@ class Simulation:
                          max_batch_entries=self.options.max_batch_entries,
                          bugs=self.options.bugs)
         slot.raft = RaftNode(cfg, slot.disk, slot.rng.randint, self._clock(slot))
-        slot.applied = 0
+        slot.applied = slot.disk.snapshot().index  # the state machine restarts from it
         self.checker.restarted(slot.id)
 
     def _clock(self, slot: _Slot) -> int:
@@ -344,15 +354,19 @@ class Simulation:
             if ready.truncate_from is not None:
                 self.result.truncations += 1
                 checker.on_truncate(slot.id, ready.truncate_from, ready.role is Role.LEADER)
-            persist(disk, ready.truncate_from, ready.entries, ready.hard_state, sync=False)
-            log = disk.log
-            prevs = tuple(log[e.index - 2].term if e.index > 1 else 0 for e in ready.entries)
+            if ready.snapshot is not None:
+                self.result.snapshots += 1
+                self.result.installs += ready.reset
+                checker.on_snapshot(slot.id, ready.snapshot)
+            persist(disk, ready.truncate_from, ready.entries, ready.hard_state, sync=False,
+                    snapshot=ready.snapshot, reset=ready.reset)
+            prevs = tuple(disk.term_at(e.index - 1) or 0 for e in ready.entries)
             done = self.now_ms + self._disk_rng.randint(0, self.options.fsync_ms_max)
             slot.pending.append((done, disk.written, ready, prevs))
         elif ready.messages or ready.committed:
             slot.pending.append((None, 0, ready, ()))
         if ready.role_changed and ready.role is Role.LEADER:
-            checker.on_leader(slot.id, ready.term, disk.log)
+            checker.on_leader(slot.id, ready.term, disk.snapshot(), disk.log)
         if slot.pending:
             self._release(slot)
 
@@ -371,6 +385,8 @@ class Simulation:
             pending.popleft()
             for msg in ready.messages:
                 self.net.send(msg, now)
+            if ready.reset and ready.snapshot is not None:  # the state machine jumps
+                slot.applied = max(slot.applied, ready.snapshot.index)
             if ready.committed:
                 slot.applied = self.checker.on_applied(slot.id, slot.applied, ready.committed)
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ._schedule import (
     Command,
+    Compact,
     Crash,
     CrashLeader,
     Heal,
@@ -38,7 +39,7 @@ def partitions(draw: st.DrawFn, nodes: int) -> Partition:
 #: Shrinking moves towards the front of the list.
 _KINDS = ("run", "propose", "propose", "propose", "partition", "isolate-leader",
           "isolate-leader", "heal", "crash", "crash-leader", "restart", "restart",
-          "network", "transfer")
+          "network", "transfer", "compact")
 
 
 @st.composite
@@ -64,6 +65,8 @@ def commands(draw: st.DrawFn, nodes: int, max_ticks: int = 80) -> Command:
         return Restart(node=draw(node))
     if kind == "network":
         return Network(loss=draw(rate), duplicate=draw(rate))
+    if kind == "compact":
+        return Compact(keep=draw(st.sampled_from((0, 3))))
     return Transfer(to=draw(st.none() | node))
 
 

@@ -13,7 +13,9 @@ Promises (what the broker builds Kafka's guarantees on):
   segment holding offsets at or above the high watermark passed in, and by time
   only segments whose largest timestamp is more than ``retention_ms`` old.
 - The log start offset only moves forward and is persisted (atomically) before any
-  segment below it is deleted; reads below it raise `OffsetOutOfRange`.
+  segment below it is deleted; reads below it raise `OffsetOutOfRange`. Besides
+  retention it moves by `advance_start` (a replica compacting to a point its Raft
+  group chose) and `reset` (a follower restarting empty at its leader's start).
 - Reads return whole batches, as stored, from one segment, with one ``pread`` in
   the common case; records are never decoded (except by `offset_for_timestamp`).
 
@@ -203,7 +205,8 @@ class PartitionLog:
             ts = s.index.max_timestamp
             if ts == records.NO_TIMESTAMP and not s.index.empty:
                 ts = s.modified_ms()
-            out.append(SegmentInfo(s.base_offset, s.next_offset, s.size, ts))
+            out.append(SegmentInfo(s.base_offset, s.next_offset, s.size, ts,
+                                   s.first_batch_timestamp))
         return out
 
     def reconfigure(self, config: LogConfig) -> None:
@@ -479,21 +482,41 @@ class PartitionLog:
             self._dir_changes += 1
         return self.log_end_offset
 
-    def apply_retention(self, now_ms: int, high_watermark: int) -> int:
-        """Delete the segments retention allows (see `retention`); returns how many.
-
-        The new log start offset is persisted before any file is deleted."""
+    def retention_point(self, now_ms: int, high_watermark: int, *,
+                        by_first_write: bool = False) -> int | None:
+        """The base offset of the first segment retention keeps, if it would delete
+        any now (see `retention`; ``by_first_write``: planted bug early-retention)."""
         self._check_open()
         k = deletable_prefix(self.segment_infos(), now_ms=now_ms,
                              high_watermark=high_watermark, log_start_offset=self._log_start,
                              retention_ms=self.config.retention_ms,
-                             retention_bytes=self.config.retention_bytes)
+                             retention_bytes=self.config.retention_bytes,
+                             by_first_write=by_first_write)
+        return self._segments[k].base_offset if k else None
+
+    def apply_retention(self, now_ms: int, high_watermark: int, *,
+                        by_first_write: bool = False) -> int:
+        """Delete the segments retention allows (see `retention`); returns how many.
+
+        The new log start offset is persisted before any file is deleted."""
+        point = self.retention_point(now_ms, high_watermark, by_first_write=by_first_write)
+        return 0 if point is None else self.advance_start(point)
+
+    def advance_start(self, offset: int) -> int:
+        """Move the log start offset up to ``offset`` (at most the log end) and delete
+        the segments wholly below it, never the active one; returns how many. The
+        new start is persisted before any file is deleted."""
+        self._check_open()
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRange(offset, self._log_start, self.log_end_offset)
+        if offset > self._log_start:
+            files.write_log_start_offset(self.directory, offset)
+            self._log_start = offset
+        k = 0
+        while k < len(self._segments) - 1 and self._segments[k].next_offset <= self._log_start:
+            k += 1
         if k == 0:
             return 0
-        new_start = max(self._log_start, self._segments[k].base_offset)
-        if new_start != self._log_start:
-            files.write_log_start_offset(self.directory, new_start)
-            self._log_start = new_start
         self._forget(self._segments[:k])
         for s in self._segments[:k]:
             s.delete()
@@ -501,6 +524,27 @@ class PartitionLog:
         del self._bases[:k]
         self._dir_changes += 1
         return k
+
+    def reset(self, offset: int) -> None:
+        """Drop every record and restart the log, empty, at ``offset`` (Kafka's
+        truncate-fully-and-start-at: a follower whose leader no longer has what it
+        lacks). The segments go newest first, so a crash leaves a prefix of the old
+        log (or, once the new start is persisted, the new empty log)."""
+        self._check_open()
+        if offset < self._log_start:
+            raise OffsetOutOfRange(offset, self._log_start, self.log_end_offset)
+        self._forget(self._segments)
+        for s in reversed(self._segments):
+            s.delete()
+        files.write_log_start_offset(self.directory, offset)
+        self._log_start = offset
+        self._segments = [Segment.create(self.directory, offset,
+                                         self.config.index_interval_bytes)]
+        self._bases = [offset]
+        if self.config.flush != "never":
+            files.fsync_dir(self.directory)
+        else:
+            self._dir_changes += 1
 
     # -- closing -------------------------------------------------------------------
 

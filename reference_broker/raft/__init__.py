@@ -5,19 +5,21 @@
   contract. `RaftConfig` holds timeouts, batching, pipelining and planted bugs;
   `Status` is a read-only snapshot (role, term, leader, commit, follower match).
 - `_messages`: the RPCs (`PreVote`, `RequestVote`, `AppendEntries`, their
-  responses, `TimeoutNow`) and `Entry`.
-- `_log`: `LogStorage` (what a backing store offers), `HardState`, the
-  `MemoryLog` model and `persist`, which applies a Ready's writes.
+  responses, `TimeoutNow`, `InstallSnapshot`) and `Entry`.
+- `_log`: `LogStorage` (what a backing store offers), `HardState`, `Snapshot`
+  (the compacted prefix: retention), the `MemoryLog` model and `persist`, which
+  applies a Ready's writes.
 
 Drivers: the broker's asyncio server and ``harness.sim`` (deterministic).
 """
 
-from ._log import HardState, LogStorage, MemoryLog, persist
+from ._log import HardState, LogStorage, MemoryLog, Snapshot, persist
 from ._messages import (
     RESPONSES,
     AppendEntries,
     AppendEntriesResponse,
     Entry,
+    InstallSnapshot,
     MalformedMessage,
     Message,
     PreVote,
@@ -45,6 +47,7 @@ __all__ = [
     "AppendEntriesResponse",
     "Entry",
     "HardState",
+    "InstallSnapshot",
     "LogStorage",
     "MalformedMessage",
     "MemoryLog",
@@ -60,6 +63,7 @@ __all__ = [
     "RequestVote",
     "RequestVoteResponse",
     "Role",
+    "Snapshot",
     "Status",
     "TimeoutNow",
     "persist",

@@ -13,6 +13,11 @@ the empty prefix every log shares.
   the follower's log matches the leader's (`match_index`, on success) or where
   the leader should try next (`hint_index`, on rejection), and echoes `prev_index`
   so that stale answers to pipelined requests can be recognised.
+- `InstallSnapshot` replaces AppendEntries for a follower that needs entries the
+  leader has compacted away (retention): the leader's log now starts after
+  (`index`, `snapshot_term`); `data` is the driver's description of that point
+  (for a Kafka log, the log start offset). It is answered by an
+  `AppendEntriesResponse` whose ``prev_index`` echoes `index`.
 """
 
 from __future__ import annotations
@@ -111,6 +116,29 @@ class AppendEntriesResponse:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InstallSnapshot:
+    """The leader's compacted prefix, for a follower whose next entry is inside it
+    (Raft paper, section 7; the snapshot is just the point, no state is shipped)."""
+
+    term: int
+    src: int
+    dst: int
+    index: int  # the last compacted index
+    snapshot_term: int  # the term of the entry at `index`
+    data: bytes
+    leader_commit: int
+
+    def __post_init__(self) -> None:
+        if self.index < 1 or not 1 <= self.snapshot_term <= self.term \
+                or self.leader_commit < self.index:
+            raise MalformedMessage(
+                f"malformed InstallSnapshot from node {self.src} (term {self.term}): "
+                f"snapshot at index {self.index} of term {self.snapshot_term} with commit "
+                f"index {self.leader_commit}; a snapshot holds committed entries (index >= "
+                f"1, 1 <= term <= the leader's, index <= leader_commit)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimeoutNow:
     """Sent by a leader handing over leadership: start an election right away."""
 
@@ -120,7 +148,7 @@ class TimeoutNow:
 
 
 Message = (PreVote | PreVoteResponse | RequestVote | RequestVoteResponse | AppendEntries
-           | AppendEntriesResponse | TimeoutNow)
+           | AppendEntriesResponse | TimeoutNow | InstallSnapshot)
 
 #: Messages that answer a request; a stale one (lower term) is simply dropped.
 RESPONSES = (PreVoteResponse, RequestVoteResponse, AppendEntriesResponse)

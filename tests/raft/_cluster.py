@@ -53,7 +53,7 @@ class Cluster:
 
     def handle(self, i: int, ready: Ready) -> Ready:
         persist(self.storage[i], ready.truncate_from, ready.entries, ready.hard_state,
-                ready.sync)
+                ready.sync, snapshot=ready.snapshot, reset=ready.reset)
         self.readies[i].append(ready)
         self.applied[i].extend(ready.committed)
         self.queue.extend(ready.messages)
@@ -109,5 +109,6 @@ class Cluster:
         raise AssertionError("no leader elected")
 
     def log_terms(self, i: int) -> list[int]:
+        """Terms of the entries after the snapshot point."""
         s = self.storage[i]
-        return [e.term for e in s.entries(1, s.last_index() + 1)]
+        return [e.term for e in s.entries(s.snapshot().index + 1, s.last_index() + 1)]
