@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from reference_broker.groups import PLANTED_BUGS as _GROUP_BUGS
+from reference_broker.log.retention import PLANTED_BUGS as _LOG_BUGS
 from reference_broker.raft import PLANTED_BUGS as _RAFT_BUGS
 
 CONFIG_KEY: Final = "logtrial.bugs"
@@ -34,7 +35,8 @@ _CLUSTER_BUGS = {
 }
 
 #: name -> one-line description, for every bug a running broker can switch on.
-BUGS: Final[Mapping[str, str]] = dict(sorted({**_GROUP_BUGS, **_CLUSTER_BUGS}.items()))
+BUGS: Final[Mapping[str, str]] = dict(sorted({**_GROUP_BUGS, **_LOG_BUGS,
+                                               **_CLUSTER_BUGS}.items()))
 
 
 def parse_bugs(names: Iterable[str]) -> frozenset[str]:

@@ -515,10 +515,19 @@ class TopicStore:
     # -- housekeeping ----------------------------------------------------------------
 
     def apply_retention(self, now_ms: int) -> int:
+        """Run retention on every partition; returns how many segments went. A
+        replicated partition compacts its Raft log (`cluster.RaftGroup`); planted bug
+        ``early-retention`` ages segments by their first write on both."""
+        early = "early-retention" in str(self.config.raw.get("logtrial.bugs", "")).split(",")
         deleted = 0
         for p in self.all_partitions():
-            if not p.busy and p.replica is None:  # a Raft log keeps its prefix
-                deleted += int(p.log.apply_retention(now_ms, p.high_watermark))
+            if p.busy:
+                continue
+            if p.replica is None:
+                deleted += int(p.log.apply_retention(now_ms, p.high_watermark,
+                                                     by_first_write=early))
+            elif hasattr(p.replica, "apply_retention"):  # not a partition replicated elsewhere
+                deleted += int(p.replica.apply_retention(now_ms, by_first_write=early))
         return deleted
 
     def maybe_flush(self, now_ms: int) -> None:

@@ -125,7 +125,7 @@ class RaftGroup:
 
     def handle(self, ready: Ready) -> None:
         persist(self.storage, ready.truncate_from, ready.entries, ready.hard_state,
-                ready.sync)
+                ready.sync, snapshot=ready.snapshot, reset=ready.reset)
         for m in ready.messages:
             self.cluster.send(self.name, m)
         self.term = ready.term
@@ -163,6 +163,8 @@ class RaftGroup:
         for index in sorted(i for i in self._waiters if i <= self.commit_index):
             term, fut = self._waiters.pop(index)
             if not fut.done():
+                if self.storage.term_at(index) is None:
+                    continue  # compacted (a snapshot installed): unknown, so it times out
                 if self.storage.term_at(index) == term:
                     fut.set_result(index)
                 else:
@@ -188,6 +190,19 @@ class RaftGroup:
 
     def step(self, msg: Any) -> None:
         self.handle(self.node.step(msg, monotonic_ms()))
+
+    def apply_retention(self, now_ms: int, *, by_first_write: bool = False) -> int:
+        """Retention on this replica (every replica runs it on its own log): compact
+        the Raft log up to the segments the rules delete, never past the commit index;
+        returns how many segments went."""
+        point = self.storage.retention_point(now_ms, self.commit_index,
+                                             by_first_write=by_first_write)
+        if point is None:
+            return 0
+        before = len(self.storage.plog.segment_infos())
+        self.node.compact(*point)
+        self.handle(self.node.ready())
+        return before - len(self.storage.plog.segment_infos())
 
     def tick(self) -> None:
         self.handle(self.node.tick(monotonic_ms()))

@@ -36,6 +36,7 @@ from reference_broker.raft import (
     AppendEntries,
     AppendEntriesResponse,
     Entry,
+    InstallSnapshot,
     Message,
     PreVote,
     PreVoteResponse,
@@ -53,7 +54,7 @@ MAX_QUEUED = 4096  # frames held for a slow peer; the oldest are dropped beyond
 RECONNECT_S = 0.2
 
 KINDS: tuple[type, ...] = (PreVote, PreVoteResponse, RequestVote, RequestVoteResponse,
-                           AppendEntries, AppendEntriesResponse, TimeoutNow)
+                           AppendEntries, AppendEntriesResponse, TimeoutNow, InstallSnapshot)
 _KIND_OF = {t: i for i, t in enumerate(KINDS)}
 _FIELDS = {t: tuple(f.name for f in fields(t)) for t in KINDS}
 

@@ -1,12 +1,12 @@
 """`RaftNode`: one member of a Raft group, as a sans-I/O state machine.
 
 Inputs: `step(message, now_ms)`, `tick(now_ms)`, `propose(data)`,
-`transfer_leadership(to, now_ms)`; `status()` only reads. Each input may leave
-effects behind; `ready()` hands them over (and `step`/`tick` return it) as one
-`Ready`: the messages to send,
-the log writes (`truncate_from`, `entries`) and `hard_state` to persist, whether
-to fsync (`sync`) before any message leaves or any committed entry is applied, and
-the entries that became committed. The node never reads a clock, a socket or a
+`transfer_leadership(to, now_ms)`, `compact(index, data)`; `status()` only reads.
+Each input may leave effects behind; `ready()` hands them over (and `step`/`tick`
+return it) as one `Ready`: the messages to send, the log writes (`snapshot`,
+`truncate_from`, `entries`) and `hard_state` to persist, whether to fsync (`sync`)
+before any message leaves or any committed entry is applied, and the entries
+that became committed. The node never reads a clock, a socket or a
 random source: time comes in as ``now_ms`` and election timeouts are drawn from the
 injected ``randint(lo, hi)``.
 
@@ -50,7 +50,19 @@ The protocol (Ongaro's thesis; etcd-raft's progress tracking):
   cleanly, call ``transfer_leadership(None, now)`` and keep driving the node until
   a Ready reports the role change (or the transfer times out), then stop.
 - Restart: term and vote come from the storage's hard state, the log from the
-  storage; the commit index restarts at 0 and is relearnt from the leader.
+  storage; the commit index restarts at the snapshot point (0 without one) and is
+  relearnt from the leader.
+- Compaction (retention): `compact(index, data)` lets the driver forget the
+  entries up to ``index``, which must be committed and already handed out in a
+  Ready's ``committed``; the Ready then carries the `Snapshot` to write. A leader
+  whose follower needs an entry at or below its snapshot point sends
+  `InstallSnapshot` instead of AppendEntries (again at every heartbeat until
+  answered). A follower that holds the snapshot's (index, term) treats it as an
+  empty AppendEntries; otherwise it drops its whole log, which restarts after the
+  point (Ready ``snapshot`` with ``reset``: its state machine jumps there; its
+  commit index becomes the point). Entries up to a snapshot point are committed,
+  so a follower's own compaction never conflicts with a leader's AppendEntries:
+  the part at or below its point is taken as matching.
 
 Errors: a caller's mistake (a message for another node, a transfer to a
 non-voter, bad config) raises `ValueError`; a malformed message raises
@@ -70,11 +82,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ._log import HardState, LogStorage, LogView
+from ._log import HardState, LogStorage, LogView, Snapshot
 from ._messages import (
     AppendEntries,
     AppendEntriesResponse,
     Entry,
+    InstallSnapshot,
     Message,
     PreVote,
     PreVoteResponse,
@@ -173,7 +186,9 @@ class Ready:
     """The effects of the inputs since the last `ready()` (see the driver contract)."""
 
     messages: tuple[Message, ...] = ()
-    truncate_from: int | None = None  # first drop entries with index >= this
+    snapshot: Snapshot | None = None  # first compact the log to this point (or reset)
+    reset: bool = False  # the snapshot replaces the whole log (and the state machine)
+    truncate_from: int | None = None  # then drop entries with index >= this
     entries: tuple[Entry, ...] = ()  # then append these
     hard_state: HardState | None = None  # then store this
     sync: bool = False  # fsync the writes before sending messages / applying
@@ -205,6 +220,7 @@ class Status:
     caught_up: tuple[int, ...]
     transferring_to: int | None
     caught_up_ms: dict[int, int] = field(default_factory=dict)
+    snapshot_index: int = 0  # the log holds the entries after this one
 
 
 @dataclass(slots=True)
@@ -242,8 +258,8 @@ class RaftNode:
         self.log = LogView(storage)
         self.role = Role.FOLLOWER
         self.leader_id: int | None = None
-        self.commit_index = 0
-        self._applied = 0  # committed entries handed out so far
+        self.commit_index = self.log.snapshot.index  # a snapshot holds committed entries
+        self._applied = self.commit_index  # committed entries handed out so far
         self._progress: dict[int, _Progress] = {}
         self._votes: dict[int, bool] = {}
         self._heard_leader_ms: int | None = None
@@ -338,7 +354,22 @@ class RaftNode:
                       commit_index=self.commit_index, last_index=last, match=match,
                       caught_up=tuple(sorted(p for p, m in match.items() if m == last)),
                       transferring_to=self._transfer_to,
-                      caught_up_ms={p: pr.caught_up_ms for p, pr in self._progress.items()})
+                      caught_up_ms={p: pr.caught_up_ms for p, pr in self._progress.items()},
+                      snapshot_index=self.log.snapshot.index)
+
+    def compact(self, index: int, data: bytes = b"") -> None:
+        """Forget the log up to ``index`` (retention); ``data`` describes the point to
+        the driver and to followers that need it (`InstallSnapshot`). Only entries
+        already handed out as committed may go; a point at or below the current one
+        changes nothing."""
+        if index <= self.log.snapshot.index:
+            return
+        if index > self._applied:
+            raise ValueError(f"node {self.id}: cannot compact up to {index}: only entries "
+                             f"up to {self._applied} are committed and handed out")
+        term = self.log.term_at(index)
+        assert term is not None
+        self.log.compact(Snapshot(index=index, term=term, data=data))
 
     def ready(self) -> Ready:
         """Hand over (and forget) the effects of the inputs so far."""
@@ -351,16 +382,19 @@ class RaftNode:
         if self.commit_index > self._applied:  # read before take(): may be unwritten
             committed = tuple(self.log.entries(self._applied + 1, self.commit_index + 1))
             self._applied = self.commit_index
+        snapshot, reset = self.log.take_snapshot()
         truncate_from, entries = self.log.take()
         hard_state = HardState(term=self.term, voted_for=self.voted_for) \
             if self._hs_dirty else None
         ready = Ready(
             messages=tuple(self._out),
+            snapshot=snapshot,
+            reset=reset,
             truncate_from=truncate_from,
             entries=entries,
             hard_state=hard_state,
             sync=(hard_state is not None and not self._unsynced_hs_bug)  # planted bug
-            or truncate_from is not None or bool(entries),
+            or truncate_from is not None or bool(entries) or snapshot is not None,
             committed=committed,
             commit_index=self.commit_index,
             term=self.term,
@@ -383,11 +417,15 @@ class RaftNode:
                     and self._in_lease(now_ms):
                 return  # a leader we heard from lately is alive: ignore the election
             else:
-                leader = msg.src if isinstance(msg, (AppendEntries, TimeoutNow)) else None
+                leader = msg.src if isinstance(msg, (AppendEntries, InstallSnapshot,
+                                                     TimeoutNow)) else None
                 self._become_follower(msg.term, leader, now_ms)
         elif msg.term < self.term:
             if isinstance(msg, AppendEntries):  # tell a deposed leader it is deposed
                 self._send(self._append_response(msg.src, False, msg.prev_index, 0,
+                                                 self.log.last_index))
+            elif isinstance(msg, InstallSnapshot):
+                self._send(self._append_response(msg.src, False, msg.index, 0,
                                                  self.log.last_index))
             elif isinstance(msg, PreVote):
                 self._send(PreVoteResponse(term=self.term, src=self.id, dst=msg.src,
@@ -427,19 +465,35 @@ class RaftNode:
         if self._count_vote(msg.src, msg.granted):
             self._become_leader(now_ms)
 
-    def _on_append(self, msg: AppendEntries, now_ms: int) -> None:
+    def _follow(self, leader: int, now_ms: int) -> None:
+        """A message from the leader of this term: follow it."""
         if self.role is not Role.FOLLOWER:
-            self._become_follower(self.term, msg.src, now_ms)
-        self.leader_id = msg.src
+            self._become_follower(self.term, leader, now_ms)
+        self.leader_id = leader
         self._heard_leader_ms = now_ms
         self._reset_election_timer(now_ms)
+
+    def _on_append(self, msg: AppendEntries, now_ms: int) -> None:
+        self._follow(msg.src, now_ms)
         log = self.log
         last = log.last_index
         if msg.prev_index > last:
             self._send(self._append_response(msg.src, False, msg.prev_index, last, last))
             return
+        snap = log.snapshot
+        entries = msg.entries
+        if msg.prev_index < snap.index:
+            # Up to the snapshot point this log is committed, so it equals the leader's:
+            # check and append only what lies beyond.
+            entries = entries[snap.index - msg.prev_index:]
+            if not entries:
+                match = max(msg.prev_index + len(msg.entries), snap.index)
+                self._learn_commit(min(msg.leader_commit, match))
+                self._send(self._append_response(msg.src, True, msg.prev_index, match,
+                                                 last))
+                return
         term = log.term_at(msg.prev_index)
-        if term != msg.prev_term:
+        if msg.prev_index >= snap.index and term != msg.prev_term:
             if msg.prev_index <= self.commit_index:
                 raise RaftInvariantError(
                     f"node {self.id}: leader {msg.src} of term {msg.term} disagrees at "
@@ -450,7 +504,6 @@ class RaftNode:
                 hint -= 1
             self._send(self._append_response(msg.src, False, msg.prev_index, hint, last))
             return
-        entries = msg.entries
         skip = 0
         for e in entries:
             if e.index > last:
@@ -474,11 +527,27 @@ class RaftNode:
             skip += 1
         if skip < len(entries):
             log.append(entries[skip:])
-        match = msg.prev_index + len(entries)
-        new_commit = min(msg.leader_commit, match)
-        if new_commit > self.commit_index:
-            self.commit_index = new_commit
+        match = msg.prev_index + len(msg.entries)
+        self._learn_commit(min(msg.leader_commit, match))
         self._send(self._append_response(msg.src, True, msg.prev_index, match,
+                                         log.last_index))
+
+    def _learn_commit(self, index: int) -> None:
+        if index > self.commit_index:
+            self.commit_index = index
+
+    def _on_snapshot(self, msg: InstallSnapshot, now_ms: int) -> None:
+        self._follow(msg.src, now_ms)
+        log = self.log
+        if msg.index > self.commit_index and log.term_at(msg.index) != msg.snapshot_term:
+            # This log lacks the leader's compacted prefix (or diverges inside it):
+            # drop it all and restart after the point, as Kafka's follower does.
+            log.reset(Snapshot(index=msg.index, term=msg.snapshot_term, data=msg.data))
+            self.commit_index = self._applied = msg.index
+        # Else it holds the point already (committed entries equal the leader's), so
+        # this is an empty AppendEntries whose prev is the snapshot point.
+        self._learn_commit(msg.index)
+        self._send(self._append_response(msg.src, True, msg.index, msg.index,
                                          log.last_index))
 
     def _on_append_response(self, msg: AppendEntriesResponse, now_ms: int) -> None:
@@ -524,7 +593,7 @@ class RaftNode:
             pr.caught_up_ms = max(pr.caught_up_ms, pr.end_seen_ms)
         pr.end_seen, pr.end_seen_ms = end, now_ms
 
-    def _on_rival_leader(self, msg: AppendEntries, now_ms: int) -> None:
+    def _on_rival_leader(self, msg: AppendEntries | InstallSnapshot, now_ms: int) -> None:
         raise RaftInvariantError(f"node {self.id} leads term {self.term} but node {msg.src} "
                                  f"sent AppendEntries as leader of the same term")
 
@@ -613,6 +682,18 @@ class RaftNode:
         """Send what ``peer`` lacks, as far as its progress state allows."""
         pr = self._progress[peer]
         log = self.log
+        if pr.next <= log.snapshot.index:  # it needs compacted entries: the snapshot
+            if pr.replicating:
+                pr.replicating = False
+                pr.inflight.clear()
+                pr.probe_sent = False
+            if not pr.probe_sent:
+                pr.probe_sent = True
+                snap = log.snapshot
+                self._send(InstallSnapshot(term=self.term, src=self.id, dst=peer,
+                                           index=snap.index, snapshot_term=snap.term,
+                                           data=snap.data, leader_commit=self.commit_index))
+            return
         if not pr.replicating:
             if pr.probe_sent:
                 return
@@ -658,9 +739,7 @@ class RaftNode:
         sent = len(self._out)
         self._send_append(peer, now_ms)
         if len(self._out) == sent:  # nothing new to send: an empty AppendEntries
-            self._send(AppendEntries(term=self.term, src=self.id, dst=peer,
-                                     prev_index=pr.match, prev_term=self.log.term_at(pr.match)
-                                     or 0, entries=(), leader_commit=self.commit_index))
+            self._send_empty_append(peer, pr, now_ms)
 
     def _maybe_commit(self) -> None:
         matches = sorted([self.log.last_index, *(p.match for p in self._progress.values())],
@@ -676,10 +755,22 @@ class RaftNode:
         index its log allows it to learn."""
         if pr.replicating and not pr.inflight and \
                 pr.commit_sent < min(self.commit_index, pr.match):
-            self._send(AppendEntries(term=self.term, src=self.id, dst=peer,
-                                     prev_index=pr.match,
-                                     prev_term=self.log.term_at(pr.match) or 0,
-                                     entries=(), leader_commit=self.commit_index))
+            self._send_empty_append(peer, pr, self._now_ms)
+
+    def _send_empty_append(self, peer: int, pr: _Progress, now_ms: int) -> None:
+        """A heartbeat or commit notice at the follower's match, or (if the match is
+        compacted away) the snapshot."""
+        prev_term = self.log.term_at(pr.match)
+        if prev_term is None:
+            pr.replicating = False
+            pr.inflight.clear()
+            pr.probe_sent = False
+            pr.next = pr.match + 1
+            self._send_append(peer, now_ms)
+            return
+        self._send(AppendEntries(term=self.term, src=self.id, dst=peer, prev_index=pr.match,
+                                 prev_term=prev_term, entries=(),
+                                 leader_commit=self.commit_index))
 
     # -- helpers -------------------------------------------------------------------
 
@@ -736,6 +827,10 @@ _TRANSITIONS: dict[tuple[Role, type], _Handler] = {
     (Role.PRE_CANDIDATE, AppendEntries): RaftNode._on_append,
     (Role.CANDIDATE, AppendEntries): RaftNode._on_append,
     (Role.LEADER, AppendEntries): RaftNode._on_rival_leader,  # two leaders in one term
+    (Role.FOLLOWER, InstallSnapshot): RaftNode._on_snapshot,
+    (Role.PRE_CANDIDATE, InstallSnapshot): RaftNode._on_snapshot,
+    (Role.CANDIDATE, InstallSnapshot): RaftNode._on_snapshot,
+    (Role.LEADER, InstallSnapshot): RaftNode._on_rival_leader,
     (Role.LEADER, AppendEntriesResponse): RaftNode._on_append_response,
     (Role.FOLLOWER, TimeoutNow): RaftNode._on_timeout_now,
 }
