@@ -3,7 +3,9 @@
 Public surface:
 
 - faults (frozen dataclasses): `Partition`, `Kill`, `Pause`, `Loss`, `Slow`,
-  `Bandwidth`, `Clock`, `Reset`; `OPS` (fault kind -> start/stop history op names);
+  `Bandwidth`, `Clock`, `Reset`; `TARGETS` of kills and pauses (``one``, ``leader``,
+  ``followers``, ``majority``, ``minority``, ``all``); `Cascade` (faults started one
+  after another, e.g. `LEADER_LAST`); `OPS` (fault kind -> start/stop history op names);
   `NEMESES` (name -> fault templates) and `parse_nemesis("partition,kill")`, which
   raises `UsageError` listing the valid names; `FAULT_KINDS` / `get_fault(kind)`.
 - grudges (pure): `grudge_for`, `one`, `majority`, `majorities_ring`, `bridge`,
@@ -12,14 +14,19 @@ Public surface:
   `with_final_heal`, `default_schedule`.
 - `Nemesis(cluster, recorder, rng)` with `check`, `start`, `stop`, `heal`, `run`;
   `Recorder` protocol (``record(f, value)``) and `ListRecorder`;
-  `leader_finder(cluster, topic, partition)` gives ``leader_of`` from Metadata.
+  `leader_finder(cluster, topic, partition)` / `leader_finder(cluster, topics=...)`
+  give ``leader_of`` from Metadata (the latter: the node leading the most partitions,
+  `busiest_leader`).
 """
 
 from harness.nemesis._faults import (
     FAULT_KINDS,
+    LEADER_LAST,
     NEMESES,
     OPS,
+    TARGETS,
     Bandwidth,
+    Cascade,
     Clock,
     Fault,
     Kill,
@@ -46,7 +53,12 @@ from harness.nemesis._grudge import (
     one_way,
     to_data,
 )
-from harness.nemesis._leader import leader_finder, metadata_leader
+from harness.nemesis._leader import (
+    busiest_leader,
+    leader_finder,
+    metadata_leader,
+    partition_leaders,
+)
 from harness.nemesis._nemesis import ListRecorder, Nemesis, Recorder
 from harness.nemesis._schedule import (
     Step,
@@ -58,10 +70,11 @@ from harness.nemesis._schedule import (
 )
 
 __all__ = [
-    "FAULT_KINDS", "NEMESES", "OPS", "TOPOLOGIES", "Bandwidth", "Clock", "Fault", "Grudge",
-    "Kill", "ListRecorder", "Loss", "Nemesis", "Partition", "Pause", "Recorder", "Reset",
-    "Slow", "Step", "bridge", "check_grudge", "complete_grudge", "default_schedule",
-    "explicit", "get_fault", "grudge_for", "interval", "is_symmetric", "isolate",
-    "leader_finder", "majorities_ring", "majority", "metadata_leader", "mix", "one",
-    "one_way", "parse_nemesis", "to_data", "with_final_heal",
+    "FAULT_KINDS", "LEADER_LAST", "NEMESES", "OPS", "TARGETS", "TOPOLOGIES", "Bandwidth",
+    "Cascade", "Clock", "Fault", "Grudge", "Kill", "ListRecorder", "Loss", "Nemesis",
+    "Partition", "Pause", "Recorder", "Reset", "Slow", "Step", "bridge", "busiest_leader",
+    "check_grudge", "complete_grudge", "default_schedule", "explicit", "get_fault",
+    "grudge_for", "interval", "is_symmetric", "isolate", "leader_finder", "majorities_ring",
+    "majority", "metadata_leader", "mix", "one", "one_way", "parse_nemesis",
+    "partition_leaders", "to_data", "with_final_heal",
 ]

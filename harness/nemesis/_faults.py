@@ -1,9 +1,11 @@
 """Faults as data: frozen descriptions, realised and applied only by `Nemesis`.
 
 A fault names what to break and, optionally, whom. Left open (``nodes=None``,
-``grudge=None``), the nemesis picks the victims with its seeded ``random.Random``
-when the fault starts, and records what it picked; given explicitly (as
-hypothesis-generated schedules do), it is applied as is.
+``grudge=None``), the nemesis picks the victims when the fault starts (kills and
+pauses by ``target``, see `TARGETS`; random picks with its seeded ``random.Random``,
+``leader`` from the brokers' Metadata) and records whom it picked; given explicitly
+(as hypothesis-generated schedules do), it is applied as is. A `Cascade` is a
+schedule template made of faults started one after another.
 
 Each fault kind has one pair of history ops (`OPS`): the nemesis records the first
 when the fault starts and the second when it ends. `Reset` is instantaneous.
@@ -56,6 +58,20 @@ class Partition(Fault):
         return d
 
 
+#: whom a process fault hits when no nodes are named (Jepsen's nemesis targets), among
+#: the nodes not already killed or paused: ``one`` = ``count`` random nodes;
+#: ``leader`` = the node leading the most partitions (the nemesis's ``leader_of``);
+#: ``followers`` = every node but that one; ``majority`` / ``minority`` = that many
+#: random nodes of the cluster; ``all`` = every node.
+TARGETS: Final[tuple[str, ...]] = ("one", "leader", "followers", "majority", "minority",
+                                   "all")
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise UsageError(f"unknown fault target {target!r} (valid: {', '.join(TARGETS)})")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Kill(Fault):
     """SIGKILL the nodes; the stop op restarts them."""
@@ -63,6 +79,10 @@ class Kill(Fault):
     kind: ClassVar[str] = "kill"
     nodes: tuple[str, ...] | None = None
     count: int = 1
+    target: str = "one"
+
+    def __post_init__(self) -> None:
+        _check_target(self.target)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,6 +92,40 @@ class Pause(Fault):
     kind: ClassVar[str] = "pause"
     nodes: tuple[str, ...] | None = None
     count: int = 1
+    target: str = "one"
+
+    def __post_init__(self) -> None:
+        _check_target(self.target)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Cascade:
+    """Faults that start one after another, ``start_gap_s`` apart, and stop in the same
+    order (first in, first out), ``stop_gap_s`` apart: one template of a schedule.
+
+    `LEADER_LAST` is the crash that separates acknowledging on commit from
+    acknowledging on append: the followers die, the leader outlives them alone for
+    ``start_gap_s`` (a correct leader can commit nothing then), then it dies too; the
+    followers come back first and, ``stop_gap_s`` later, so does the old leader, which
+    by then must follow a leader elected without it."""
+
+    faults: tuple[Fault, ...]
+    start_gap_s: float = 0.5
+    stop_gap_s: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not self.faults or any(isinstance(f, Cascade) for f in self.faults):
+            raise UsageError("a cascade needs one or more faults (not cascades)")
+        if self.start_gap_s < 0 or self.stop_gap_s < 0:
+            raise UsageError("a cascade's gaps must be >= 0 seconds")
+
+    @property
+    def kind(self) -> str:
+        return self.faults[0].kind
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "cascade", "faults": [f.describe() for f in self.faults],
+                "start_gap_s": self.start_gap_s, "stop_gap_s": self.stop_gap_s}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -166,7 +220,12 @@ def get_fault(kind: str) -> type[Fault]:
                          ) from None
 
 
-NEMESES: Final[dict[str, tuple[Fault, ...]]] = {
+#: the followers die, then the leader; the followers restart first (see `Cascade`).
+LEADER_LAST: Final = Cascade(faults=(Kill(target="followers"), Kill(target="all")))
+
+#: Templates are taken in the listed order (`default_schedule`), so a short run still
+#: gets the first ones: each name lists its most revealing fault first.
+NEMESES: Final[dict[str, tuple[Fault | Cascade, ...]]] = {
     "partition": (Partition(topology="one"), Partition(topology="majority"),
                   Partition(topology="majorities-ring"), Partition(topology="bridge")),
     "partition-one": (Partition(topology="one"),),
@@ -175,8 +234,19 @@ NEMESES: Final[dict[str, tuple[Fault, ...]]] = {
     "partition-bridge": (Partition(topology="bridge"),),
     "partition-leader": (Partition(topology="leader"),),
     "partition-one-way": (Partition(topology="one-way"),),
-    "kill": (Kill(),),
-    "pause": (Pause(),),
+    # Mixed targets, as ``partition`` mixes topologies.
+    "kill": (LEADER_LAST, Kill(target="leader"), Kill(target="majority"),
+             Kill(target="one")),
+    "kill-leader-last": (LEADER_LAST,),
+    "kill-one": (Kill(target="one"),),
+    "kill-leader": (Kill(target="leader"),),
+    "kill-majority": (Kill(target="majority"),),
+    "kill-all": (Kill(target="all"),),
+    "pause": (Pause(target="leader"), Pause(target="majority"), Pause(target="one")),
+    "pause-one": (Pause(target="one"),),
+    "pause-leader": (Pause(target="leader"),),
+    "pause-majority": (Pause(target="majority"),),
+    "pause-all": (Pause(target="all"),),
     "loss": (Loss(),),
     "slow": (Slow(),),
     "bandwidth": (Bandwidth(),),
@@ -186,11 +256,11 @@ NEMESES: Final[dict[str, tuple[Fault, ...]]] = {
 }
 
 
-def parse_nemesis(spec: str | None) -> list[Fault]:
+def parse_nemesis(spec: str | None) -> list[Fault | Cascade]:
     """``"partition,kill"`` -> fault templates; ``""``/``"none"`` -> no faults."""
     if spec is None or spec.strip() in ("", "none"):
         return []
-    out: list[Fault] = []
+    out: list[Fault | Cascade] = []
     for name in spec.split(","):
         name = name.strip()
         try:

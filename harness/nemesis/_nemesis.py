@@ -1,12 +1,14 @@
 """The nemesis: the one component that turns fault data into actions on a cluster.
 
-`Nemesis.start(fault)` realises a fault (picks victims with its seeded rng, computes
-the grudge), applies it through the cluster (process faults) or the backend
+`Nemesis.start(fault)` realises a fault (resolves a kill's or pause's target: random
+victims from its seeded rng, the leader or its followers from ``leader_of``;
+computes the grudge), applies it through the cluster (process faults) or the backend
 (network faults) and records one op; `stop(fault)` undoes the most recent equal
 active fault and records the matching op (`OPS`); `heal` stops everything still
-active, heals the network, resumes paused nodes, restarts dead ones, resets clocks
-and records ``heal``. `run` interprets a schedule with an injected clock and a stop
-event, and always ends with `heal`.
+active (oldest first, so the first node killed is the first restarted; a kill's
+nodes restart in parallel), heals the network, resumes paused nodes, restarts dead
+ones, resets clocks and records ``heal``. `run` interprets a schedule with an
+injected clock and a stop event, and always ends with `heal`.
 
 An explicit grudge may name ``client`` (the clients' side) as well as nodes.
 Active partitions compose: the applied grudge is the union of every active one, so
@@ -14,7 +16,9 @@ stopping one partition leaves the others in force.
 
 Recording: the nemesis never builds history ops itself; it calls
 ``recorder.record(f, value)`` after a fault took effect, and the run interpreter
-turns that into an ``info`` op of process ``"nemesis"``. A fault that cannot be
+turns that into an ``info`` op of process ``"nemesis"``. A kill's or pause's value
+names its ``target`` and the resolved ``nodes`` (a ``followers`` target also the
+``leader`` it spared). A fault that cannot be
 applied is recorded with ``"error"`` in its value and kept out of the active set;
 the nemesis does not raise mid-run (except `UsageError` from `check`, before).
 It must not sleep while holding the cluster (only `run` waits) and must not pick
@@ -36,6 +40,7 @@ from harness.nemesis._faults import (
     BACKEND_FAULTS,
     OPS,
     Bandwidth,
+    Cascade,
     Clock,
     Fault,
     Kill,
@@ -97,10 +102,10 @@ class Nemesis:
 
     # validation ------------------------------------------------------------------
 
-    def check(self, faults: Iterable[Fault]) -> None:
+    def check(self, faults: Iterable[Fault | Cascade]) -> None:
         """Raise `UsageError` for a fault this target/backend cannot inject."""
         target = self.cluster.target
-        for f in faults:
+        for f in (m for c in faults for m in (c.faults if isinstance(c, Cascade) else (c,))):
             if f.kind not in target.faults:
                 have = ", ".join(sorted(target.faults)) or "none"
                 raise UsageError(f"the {target.name} target does not support the {f.kind!r} "
@@ -116,6 +121,9 @@ class Nemesis:
                 _grudge.check_grudge(f.grudge, (*self.cluster.nodes, CLIENT))
             if isinstance(f, Partition) and f.topology == "leader" and self.leader_of is None:
                 raise UsageError("a leader partition needs a leader_of function")
+            if (isinstance(f, (Kill, Pause)) and f.nodes is None
+                    and f.target in ("leader", "followers") and self.leader_of is None):
+                raise UsageError(f"a {f.kind} of the {f.target} needs a leader_of function")
             for n in getattr(f, "nodes", None) or ():
                 if n not in self.cluster.nodes:
                     raise UsageError(f"fault {f.kind} names unknown node {n!r}; the cluster "
@@ -157,6 +165,39 @@ class Nemesis:
             raise UsageError("no node is available for this fault")
         return sorted(self.rng.sample(candidates, min(count, len(candidates))))
 
+    def _leader(self) -> str:
+        leader = self.leader_of() if self.leader_of is not None else None
+        if leader is None:
+            raise UsageError("no leader is known (no node answered Metadata)")
+        return leader
+
+    def _victims(self, fault: Kill | Pause) -> dict[str, Any]:
+        """The op value of a process fault: its target and the nodes it resolves to
+        among those not already killed or paused."""
+        value: dict[str, Any] = {"kind": fault.kind}
+        if fault.nodes is not None:
+            value["nodes"] = sorted(fault.nodes)
+            return value
+        value["target"] = fault.target
+        pool = [n for n in self.cluster.nodes if n not in self._busy()]
+        if fault.target in ("leader", "followers"):
+            leader = self._leader()
+            if fault.target == "followers":
+                value["leader"] = leader
+                value["nodes"] = [n for n in pool if n != leader]
+                if not value["nodes"]:
+                    raise UsageError(f"no follower of {leader} is up")
+                return value
+            if leader not in pool:
+                raise UsageError(f"the leader {leader} is already killed or paused")
+            value["nodes"] = [leader]
+            return value
+        size = len(self.cluster.nodes)
+        count = {"one": fault.count, "majority": size // 2 + 1,
+                 "minority": max(1, (size - 1) // 2), "all": size}[fault.target]
+        value["nodes"] = self._pick(None, count, pool)
+        return value
+
     def _busy(self) -> set[str]:
         out: set[str] = set()
         for a in self.active:
@@ -179,11 +220,7 @@ class Nemesis:
             if fault.grudge is not None:
                 g = _grudge.check_grudge(fault.grudge, (*nodes, CLIENT))
             else:
-                leader = None
-                if fault.topology == "leader" and self.leader_of is not None:
-                    leader = self.leader_of()
-                    if leader is None:
-                        raise UsageError("no leader is known (no node answered Metadata)")
+                leader = self._leader() if fault.topology == "leader" else None
                 g = _grudge.grudge_for(fault.topology, nodes, self.rng, leader)
             act = _Active(fault, {"kind": "partition", "topology": fault.topology,
                                   "grudge": _grudge.to_data(g)}, grudge=g)
@@ -193,18 +230,14 @@ class Nemesis:
             finally:
                 self.active.remove(act)
             return act
-        if isinstance(fault, Kill):
-            victims = self._pick(fault.nodes, fault.count,
-                                 [n for n in nodes if n not in self._busy()])
-            for n in victims:
-                c.kill_node(n)
-            return _Active(fault, {"kind": "kill", "nodes": victims})
-        if isinstance(fault, Pause):
-            victims = self._pick(fault.nodes, fault.count,
-                                 [n for n in nodes if n not in self._busy()])
-            for n in victims:
-                c.pause_node(n)
-            return _Active(fault, {"kind": "pause", "nodes": victims})
+        if isinstance(fault, (Kill, Pause)):
+            value = self._victims(fault)
+            for n in value["nodes"]:
+                if isinstance(fault, Kill):
+                    c.kill_node(n)
+                else:
+                    c.pause_node(n)
+            return _Active(fault, value)
         if isinstance(fault, Loss):
             victims = sorted(fault.nodes) if fault.nodes else list(nodes)
             c.backend.set_loss(victims, fault.probability)
@@ -262,9 +295,11 @@ class Nemesis:
         try:
             if isinstance(fault, Partition):
                 self._apply_grudges()
-            elif isinstance(fault, Kill):
+            elif isinstance(fault, Kill):  # in parallel, as a power cut ends
                 for n in act.value["nodes"]:
-                    c.start_node(n)
+                    c.start_node(n, wait=False)
+                for n in act.value["nodes"]:
+                    c.wait_ready(n)
             elif isinstance(fault, Pause):
                 for n in act.value["nodes"]:
                     c.resume_node(n)
@@ -287,10 +322,11 @@ class Nemesis:
         return value
 
     def heal(self) -> dict[str, Any]:
-        """Stop every active fault, then restore network, processes and clocks."""
+        """Stop every active fault (the oldest first: the first node down is the first
+        up again), then restore network, processes and clocks."""
         with self._lock:
             while self.active:
-                self._stop(self.active.pop())
+                self._stop(self.active.pop(0))
             c = self.cluster
             value: dict[str, Any] = {"kind": "heal"}
             problems = []

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.errors import UsageError
-from harness.nemesis._faults import Fault
+from harness.nemesis._faults import Cascade, Fault
 
 Action = Literal["start", "stop", "heal"]
 
@@ -50,11 +50,26 @@ def _jittered(rng: random.Random, base: float, jitter: float) -> float:
     return max(0.0, base + (rng.uniform(-jitter, jitter) if jitter else 0.0))
 
 
-def interval(faults: Sequence[Fault], rng: random.Random, *, interval_s: float = 10.0,
-             duration_s: float | None = None, jitter_s: float = 0.0,
-             until_s: float | None = None, order: Literal["cycle", "random"] = "cycle",
+def _slot(template: Fault | Cascade, t: float, hold: float) -> list[Step]:
+    """One fault on at ``t`` and off after ``hold``; a cascade's members staggered."""
+    if not isinstance(template, Cascade):
+        return [Step(at_s=t, action="start", fault=template),
+                Step(at_s=t + hold, action="stop", fault=template)]
+    n = len(template.faults)
+    hold = max(hold, (n - 1) * template.start_gap_s)
+    return ([Step(at_s=t + i * template.start_gap_s, action="start", fault=f)
+             for i, f in enumerate(template.faults)]
+            + [Step(at_s=t + hold + i * template.stop_gap_s, action="stop", fault=f)
+               for i, f in enumerate(template.faults)])
+
+
+def interval(faults: Sequence[Fault | Cascade], rng: random.Random, *,
+             interval_s: float = 10.0, duration_s: float | None = None,
+             jitter_s: float = 0.0, until_s: float | None = None,
+             order: Literal["cycle", "random"] = "cycle",
              start_s: float = 0.0) -> Iterator[Step]:
-    """Quiet, fault on, fault off, ...; infinite when ``until_s`` is None."""
+    """Quiet, fault on, fault off, ...; infinite when ``until_s`` is None. A cut at
+    ``until_s`` still stops every fault it started (at ``until_s``)."""
     if not faults:
         return
     if interval_s <= 0:
@@ -68,12 +83,19 @@ def interval(faults: Sequence[Fault], rng: random.Random, *, interval_s: float =
             return
         fault = faults[i % len(faults)] if order == "cycle" else rng.choice(list(faults))
         i += 1
-        yield Step(at_s=t, action="start", fault=fault)
-        t += _jittered(rng, hold, jitter_s)
-        if until_s is not None and t >= until_s:
-            yield Step(at_s=until_s, action="stop", fault=fault)
-            return
-        yield Step(at_s=t, action="stop", fault=fault)
+        steps = _slot(fault, t, _jittered(rng, hold, jitter_s))
+        started: list[Fault] = []
+        for step in steps:
+            if until_s is not None and step.at_s >= until_s:
+                for f in started:
+                    yield Step(at_s=until_s, action="stop", fault=f)
+                return
+            if step.action == "start":
+                started.append(step.fault)  # type: ignore[arg-type]
+            else:
+                started.remove(step.fault)  # type: ignore[arg-type]
+            yield step
+        t = steps[-1].at_s
 
 
 def mix(*schedules: Iterable[Step]) -> Iterator[Step]:
@@ -111,15 +133,18 @@ def with_final_heal(steps: Iterable[Step], at_s: float) -> Iterator[Step]:
     yield Step(at_s=at_s, action="heal")
 
 
-def default_schedule(faults: Sequence[Fault], rng: random.Random, time_limit_s: float, *,
-                     interval_s: float = 10.0, jitter_s: float = 2.0) -> Iterator[Step]:
+def default_schedule(faults: Sequence[Fault | Cascade], rng: random.Random,
+                     time_limit_s: float, *, interval_s: float = 10.0,
+                     jitter_s: float = 2.0) -> Iterator[Step]:
     """Jepsen's default for ``--nemesis a,b``: one interval schedule per fault kind,
-    mixed, healed ``interval_s`` before the end so the run can check liveness."""
-    by_kind: dict[str, list[Fault]] = {}
+    mixed, healed ``interval_s`` before the end so the run can check liveness. Each
+    kind takes its templates in turn, in the order given, so that a short run still
+    gets the first (`NEMESES` lists the most revealing first); times are jittered."""
+    by_kind: dict[str, list[Fault | Cascade]] = {}
     for f in faults:
         by_kind.setdefault(f.kind, []).append(f)
     heal_at = max(0.0, time_limit_s - interval_s)
     parts = [interval(fs, random.Random(rng.getrandbits(64)), interval_s=interval_s,
-                      jitter_s=jitter_s, until_s=heal_at, order="random")
+                      jitter_s=jitter_s, until_s=heal_at, order="cycle")
              for _, fs in sorted(by_kind.items())]
     return with_final_heal(mix(*parts), heal_at)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,32 +50,38 @@ class NemesisDriver:
     """Runs the fault schedule on a thread; `stop_and_heal` ends it and heals."""
 
     def __init__(self, opts: RunOptions, cluster: Cluster, rec: Recorder,
-                 topic: str | None) -> None:
+                 topics: Sequence[str]) -> None:
         from harness.nemesis import Nemesis, default_schedule, leader_finder
 
         self.faults = faults_of(opts)
         rng = random.Random(derive_seed(opts.seed, "nemesis"))
-        leader_of = leader_finder(cluster, topic, 0) if topic else None
+        # ``leader`` faults hit the node leading the most of the run's partitions.
+        leader_of = leader_finder(cluster, topics=topics) if topics else None
         self.nemesis = Nemesis(cluster, _HistoryRecorder(rec), rng, leader_of=leader_of)
         self.nemesis.check(self.faults)
         self.schedule = default_schedule(self.faults, rng, opts.time_limit_s,
                                          interval_s=opts.nemesis_interval_s,
                                          jitter_s=opts.nemesis_interval_s / 4)
         self._rec = rec
+        self._t0_ns = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
     def _run(self) -> None:
         try:
-            self.nemesis.run(self.schedule, now_s=lambda: self._rec.now_ns() / 1e9,
+            self.nemesis.run(self.schedule,
+                             now_s=lambda: (self._rec.now_ns() - self._t0_ns) / 1e9,
                              stop=self._stop)
         except BaseException as e:  # reported by the run; the cluster still closes
             self.error = e
 
     def start(self) -> None:
+        """Start the schedule; its times count from now (the workload's start), not
+        from the history's origin, which precedes the cluster's start."""
         if not self.faults:
             return
+        self._t0_ns = self._rec.now_ns()
         self._thread = threading.Thread(target=self._run, name="logtrial-nemesis",
                                         daemon=True)
         self._thread.start()
@@ -91,7 +98,7 @@ class NemesisDriver:
 
 
 def build_nemesis(opts: RunOptions, cluster: Cluster, rec: Recorder,
-                  topic: str | None = None) -> NemesisDriver:
+                  topics: Sequence[str] = ()) -> NemesisDriver:
     if opts.nemesis and not cluster.target.managed:
         raise UsageError("the external target takes no faults (drop --nemesis)")
-    return NemesisDriver(opts, cluster, rec, topic)
+    return NemesisDriver(opts, cluster, rec, topics)

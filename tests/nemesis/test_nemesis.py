@@ -132,7 +132,7 @@ def test_clock_strobe_flips_the_offset(make_cluster: MakeCluster) -> None:
     strobe = Clock(offset_s=5.0, random_offset=False, nodes=("n1",), strobe_period_ms=20.0)
     nem.start(strobe)
     clock_file = c.run.path / "clock" / "n1"
-    seen = set()
+    seen: set[str] = set()
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline and len(seen) < 2:
         seen.add(clock_file.read_text().strip())
@@ -229,16 +229,60 @@ def test_metadata_leader_is_the_brokers_own_view(make_cluster: MakeCluster) -> N
     from kafka import KafkaProducer
 
     from harness.cluster import ReferenceTarget, TansuTarget
-    from harness.nemesis import leader_finder, metadata_leader
+    from harness.nemesis import leader_finder, metadata_leader, partition_leaders
     c = make_cluster("proxy", 1, target=ReferenceTarget())
     assert metadata_leader(c) == "n1"  # the controller
     p = KafkaProducer(bootstrap_servers=c.bootstrap_servers())
     p.send("led", b"x", partition=0).get(timeout=10)
     p.close()
     assert metadata_leader(c, "led", 0) == "n1"
+    assert leader_finder(c, topics=["led"])() == "n1"
+    assert partition_leaders(c, ["led", "absent"]) == {("led", 0): "n1"}
     rec = ListRecorder(now_ns=time.monotonic_ns)
     nem = Nemesis(c, rec, random.Random(0), leader_of=leader_finder(c, "led", 0))
     v = nem.start(Partition(topology="leader"))
     assert "a leader (isolate) partition needs at least 2 nodes, got 1" in v["error"]
     t = make_cluster("proxy", 1, target=TansuTarget())
     assert metadata_leader(t) is None  # tansu calls itself node 111: not one of ours
+
+
+def test_kill_and_pause_targets_resolve_and_record_their_victims(
+        make_cluster: MakeCluster) -> None:
+    c = make_cluster("proxy", 3)
+    rec = ListRecorder(now_ns=time.monotonic_ns)
+    nem = Nemesis(c, rec, random.Random(0), leader_of=lambda: "n2")
+    assert nem.start(Kill(target="leader")) == {"kind": "kill", "target": "leader",
+                                                "nodes": ["n2"]}
+    assert not c.alive("n2")
+    # the leader is down: a second leader kill has nobody to hit and says so
+    assert "already killed or paused" in nem.start(Pause(target="leader"))["error"]
+    v = nem.start(Pause(target="all"))  # every node that is still up
+    assert v["nodes"] == ["n1", "n3"] and v["target"] == "all"
+    nem.heal()
+    assert rec.fs() == ["kill", "pause", "pause", "start", "resume", "heal"]
+    assert all(c.alive(n) for n in c.nodes)
+    v = nem.start(Kill(target="followers"))
+    assert v == {"kind": "kill", "target": "followers", "leader": "n2", "nodes": ["n1", "n3"]}
+    assert nem.start(Kill(target="all"))["nodes"] == ["n2"]
+    nem.heal()  # first down, first up: the followers restart before the old leader
+    starts = [v["nodes"] for _, f, v in rec.events if f == "start"]
+    assert starts[-2:] == [["n1", "n3"], ["n2"]]
+    assert all(c.alive(n) for n in c.nodes)
+    v = nem.start(Kill(target="majority"))
+    assert len(v["nodes"]) == 2 and v["target"] == "majority"
+    nem.heal()
+    assert nem.start(Kill(nodes=("n3",))) == {"kind": "kill", "nodes": ["n3"]}
+    nem.heal()
+    blind = Nemesis(c, rec, random.Random(0))
+    with pytest.raises(UsageError, match="kill of the leader needs a leader_of"):
+        blind.check([Kill(target="leader")])
+    with pytest.raises(UsageError, match="pause of the followers needs a leader_of"):
+        blind.check([Pause(target="followers")])
+
+
+def test_busiest_leader_leads_the_most_partitions() -> None:
+    from harness.nemesis import busiest_leader
+    leaders = {("t", 0): "n2", ("t", 1): "n3", ("u", 0): "n3", ("v", 0): "n1"}
+    assert busiest_leader(leaders) == "n3"
+    assert busiest_leader(["n2", "n1"]) == "n1"  # a tie: the first name
+    assert busiest_leader({}) is None

@@ -106,6 +106,7 @@ def test_nemesis_names_and_ops() -> None:
     assert {f.kind for f in faults} == {"partition", "kill"}
     assert parse_nemesis("none") == [] and parse_nemesis("") == []
     assert all(f.kind in OPS for fs in NEMESES.values() for f in fs)
+    assert {"kill-leader", "kill-leader-last", "pause-leader", "kill-majority"} <= set(NEMESES)
     assert OPS["partition"] == ("start-partition", "stop-partition")
     assert OPS["kill"] == ("kill", "start") and OPS["pause"] == ("pause", "resume")
 
@@ -126,3 +127,42 @@ def test_fault_kinds_registry() -> None:
     assert get_fault("kill") is Kill and set(FAULT_KINDS) == set(OPS)
     with pytest.raises(UsageError, match=r"unknown fault 'nuke' \(valid: bandwidth, clock,"):
         get_fault("nuke")
+
+
+def test_a_cascade_staggers_its_starts_and_stops_first_in_first_out() -> None:
+    from harness.nemesis import Cascade
+    a, b = Kill(target="followers"), Kill(target="all")
+    cas = Cascade(faults=(a, b), start_gap_s=0.5, stop_gap_s=4.0)
+    steps = list(interval([cas], random.Random(0), interval_s=10, duration_s=5,
+                          until_s=30))
+    assert [(s.at_s, s.action, s.fault) for s in steps[:4]] == [
+        (10, "start", a), (10.5, "start", b), (15, "stop", a), (19, "stop", b)]
+    assert steps[4].at_s == 29  # the next quiet interval counts from the last stop
+    assert explicit(steps) == steps
+    cut = list(interval([cas], random.Random(0), interval_s=10, duration_s=5, until_s=17))
+    assert [(s.at_s, s.action, s.fault) for s in cut] == [
+        (10, "start", a), (10.5, "start", b), (15, "stop", a), (17, "stop", b)]
+    assert cas.kind == "kill" and cas.describe()["kind"] == "cascade"
+    with pytest.raises(UsageError, match="one or more faults"):
+        Cascade(faults=())
+
+
+def test_default_schedule_takes_a_names_templates_in_order() -> None:
+    from harness.nemesis import LEADER_LAST, default_schedule
+    steps = list(default_schedule(parse_nemesis("kill"), random.Random(1), 60.0,
+                                  interval_s=5.0, jitter_s=1.0))
+    starts = [s.fault for s in steps if s.action == "start"]
+    assert starts[:2] == list(LEADER_LAST.faults)  # the most revealing kill comes first
+    assert starts[2:4] == [Kill(target="leader"), Kill(target="majority")]
+    assert explicit(steps) == steps
+
+
+def test_process_fault_targets_are_validated() -> None:
+    from harness.nemesis import TARGETS
+    assert {"one", "leader", "followers", "majority", "all"} <= set(TARGETS)
+    with pytest.raises(UsageError, match=r"unknown fault target 'boss' \(valid: one, leader"):
+        Kill(target="boss")
+    with pytest.raises(UsageError, match="unknown fault target"):
+        Pause(target="primary")
+    assert {f.target for f in parse_nemesis("kill") if isinstance(f, Kill)} >= {
+        "leader", "majority", "one"}
