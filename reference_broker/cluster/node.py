@@ -49,9 +49,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -108,6 +110,8 @@ class RaftGroup:
         self.high_watermark = 0
         self._waiters: dict[int, tuple[int, asyncio.Future[int]]] = {}
         self.notify: Callable[[], None] | None = None  # wakes waiting fetches
+        #: effects of Readies waiting for an fsync, in order (see `Cluster.sync_later`)
+        self.after_sync: deque[Callable[[], None]] = deque()
         self.on_lead: Callable[[], None] | None = None  # called on becoming leader
         self.lease = False  # planted bug stale-leader-read: the cached leadership
 
@@ -124,8 +128,17 @@ class RaftGroup:
                 and self.storage.term_at(self.commit_index) == self.term)
 
     def handle(self, ready: Ready) -> None:
+        """Write the Ready now; send its messages and apply its commits once its writes
+        are fsynced (`Cluster.sync_later`: one fsync for every Ready that waits)."""
         persist(self.storage, ready.truncate_from, ready.entries, ready.hard_state,
-                ready.sync, snapshot=ready.snapshot, reset=ready.reset)
+                False, snapshot=ready.snapshot, reset=ready.reset)
+        if not ready.sync and not self.after_sync:
+            self._effects(ready)  # nothing to make durable, nothing of ours queued
+        else:
+            self.after_sync.append(lambda: self._effects(ready))
+            self.cluster.sync_later(self, self.storage if ready.sync else None)
+
+    def _effects(self, ready: Ready) -> None:
         for m in ready.messages:
             self.cluster.send(self.name, m)
         self.term = ready.term
@@ -291,6 +304,10 @@ class Cluster:
         self._ticker: asyncio.Task[None] | None = None
         self._topic_waiters: list[asyncio.Future[None]] = []
         self.controller: RaftGroup | None = None
+        #: group commit (`sync_later`): logs to fsync, groups with effects waiting
+        self._dirty: set[RaftPartitionLog] = set()
+        self._waiting: set[RaftGroup] = set()
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- lifetime --------------------------------------------------------------------
 
@@ -446,6 +463,45 @@ class Cluster:
         g.announced = (term, tuple(int(i) for i in isr))
         if isinstance(g, NonReplica) and term >= g.term:
             g.term, g.leader_id = term, leader
+
+    # -- group commit ----------------------------------------------------------------
+
+    def sync_later(self, group: RaftGroup, storage: RaftPartitionLog | None) -> None:
+        """``group`` queued effects behind an fsync of ``storage`` (or of its earlier
+        writes). One flusher fsyncs every dirty log at once, in threads while the loop
+        keeps serving, and then runs the effects queued before it started: one fsync
+        per log per batch instead of one per Ready, which had kept the event loop
+        blocked in fsync most of the time under load. Effects stay in order per group;
+        groups do not wait for each other's writes."""
+        if storage is not None:
+            self._dirty.add(storage)
+        self._waiting.add(group)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        try:
+            while self._waiting:
+                batch = [(g, len(g.after_sync)) for g in self._waiting]
+                self._waiting = set()
+                dirty, self._dirty = self._dirty, set()
+                if dirty:
+                    try:
+                        await asyncio.gather(*(asyncio.to_thread(s.sync) for s in dirty))
+                    except OSError:  # data may be lost: stop rather than acknowledge it
+                        log.critical("fsync failed; stopping the broker", exc_info=True)
+                        os._exit(70)
+                for g, n in batch:
+                    for _ in range(n):
+                        fx = g.after_sync.popleft()
+                        try:
+                            fx()
+                        except Exception:  # one group's failure must not stall the others
+                            log.exception("%s: applying a Raft Ready failed", g.name)
+                    if g.after_sync:
+                        self._waiting.add(g)  # queued during the fsync: next batch
+        finally:
+            self._flusher = None
 
     # -- messages --------------------------------------------------------------------
 
