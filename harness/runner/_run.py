@@ -123,6 +123,8 @@ class _Progress:
         if self._live is not None:
             self._live.update(self.render())
             self._live.__exit__(None, None, None)
+            if not self.console.is_terminal:
+                self.console.line()  # Live leaves a non-terminal mid-line
 
     def render(self) -> str:
         now = time.monotonic()
