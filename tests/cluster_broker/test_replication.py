@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+import pytest
+
 from reference_broker.cluster import assign_replicas
+from reference_broker.config import ConfigError, broker_config, validate_topic_configs
 from tests.broker._wire import Wire, make_batch, produce
 from tests.cluster_broker.conftest import RaftCluster
 
@@ -58,6 +63,28 @@ def _agreed(cluster: RaftCluster, topic: str, partitions: int) -> bool:
     return True
 
 
+def test_assign_replicas_round_robin_from_the_partition_index() -> None:
+    assert assign_replicas([3, 1, 2], 4, 2) == [[1, 2], [2, 3], [3, 1], [1, 2]]
+    assert assign_replicas([1, 2, 3], 2, 3) == [[1, 2, 3], [2, 3, 1]]
+    with pytest.raises(ValueError, match="replication factor 4"):
+        assign_replicas([1, 2, 3], 1, 4)
+
+
+def test_replication_configs_parse_and_refuse_bad_values() -> None:
+    cfg = broker_config({"min.insync.replicas": "2", "default.replication.factor": "1",
+                         "replica.lag.time.max.ms": "500"})
+    assert cfg.log.min_insync_replicas == 2 and cfg.default_replication_factor == 1
+    assert cfg.replica_lag_time_max_ms == 500
+    assert broker_config({}).replica_lag_time_max_ms == 30000
+    assert cfg.topic_config({"min.insync.replicas": "3"}).min_insync_replicas == 3
+    for key in ("min.insync.replicas", "default.replication.factor",
+                "replica.lag.time.max.ms"):
+        with pytest.raises(ConfigError, match=re.escape(key)):
+            broker_config({key: "0"})
+    with pytest.raises(ConfigError, match=r"min\.insync\.replicas"):
+        validate_topic_configs({"min.insync.replicas": "many"})
+
+
 def test_rf1_and_rf2_topics_on_three_nodes(cluster: RaftCluster) -> None:
     import confluent_kafka
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -68,7 +95,7 @@ def test_rf1_and_rf2_topics_on_three_nodes(cluster: RaftCluster) -> None:
         res = _create(cluster, name, 3, rf)
         assert res.error_code == 0 and res.replication_factor == rf, res
     for rf, name in topics.items():
-        _wait(f"{name}: all nodes agree on the leaders", lambda n=name: _agreed(cluster, n, 3))
+        _wait(f"{name}: all nodes agree on the leaders", partial(_agreed, cluster, name, 3))
         want = assign_replicas([1, 2, 3], 3, rf)
         for node in (1, 2, 3):
             for i, p in _partitions(cluster, node, name).items():
@@ -110,8 +137,9 @@ def test_rf1_and_rf2_topics_on_three_nodes(cluster: RaftCluster) -> None:
         deadline = time.monotonic() + 10
         while len(got) < len(want_values) and time.monotonic() < deadline:
             m = cc.poll(0.2)
-            if m is not None and m.error() is None and m.value() is not None:
-                got.append(m.value())
+            value = m.value() if m is not None and m.error() is None else None
+            if value is not None:
+                got.append(value)
         cc.close()
         assert sorted(got) == want_values, name
 
