@@ -221,7 +221,8 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
                     reader = client_cls(copts, FINAL_READER)
                     try:
                         final_reads(rec, reader, FINAL_READER, keys,
-                                    opts.final_read_timeout_s, stop)
+                                    opts.final_read_timeout_s, stop,
+                                    reopen=lambda p: client_cls(copts, p))
                     finally:
                         reader.close()
 

@@ -228,10 +228,17 @@ class Interpreter:
 
 
 def final_reads(recorder: Recorder, client: Client, process: int, keys: list[str],
-                timeout_s: float, stop: threading.Event | None = None) -> dict[str, int]:
+                timeout_s: float, stop: threading.Event | None = None, *,
+                reopen: Callable[[int], Client] | None = None) -> dict[str, int]:
     """Jepsen's final phase: assign every key from the start and poll until every
     acknowledged offset is reached or ``timeout_s`` passes. Returns, per key, the
-    highest offset read. Every op is recorded like any other."""
+    highest offset read. Every op is recorded like any other.
+
+    A poll or assign that ends ``info`` (e.g. a timeout while the healed cluster still
+    elects leaders) crashes the reader; with ``reopen`` a fresh reader (next process
+    id, ``reopen(process)``) starts over from offset 0 until the timeout, as Jepsen's
+    final readers do, instead of giving up with acknowledged offsets unread (which the
+    log checker would then call ``unseen``). Readers it opened, it closes."""
     targets: dict[str, int] = {}
     for op in recorder.history().ops:
         if op.type == "ok" and op.f == "send":
@@ -239,28 +246,57 @@ def final_reads(recorder: Recorder, client: Client, process: int, keys: list[str
                 k, (off, _) = mop[1], mop[2]
                 if off is not None and off > targets.get(k, -1):
                     targets[k] = off
+    seen: dict[str, int] = {}
+    end = time.monotonic() + timeout_s
+    opened: Client | None = None
+    try:
+        while True:
+            if _final_pass(recorder, client, process, keys, targets, seen, end, stop):
+                break
+            if reopen is None or time.monotonic() >= end or (stop is not None
+                                                            and stop.is_set()):
+                break
+            if opened is not None:
+                opened.close()
+                opened = None
+            process += 1
+            time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+            try:
+                opened = client = reopen(process)
+            except Exception:  # no broker reachable yet: try again until the timeout
+                log.debug("final reader %d could not start", process, exc_info=True)
+                continue
+    finally:
+        if opened is not None:
+            opened.close()
+    return seen
+
+
+def _final_pass(recorder: Recorder, client: Client, process: int, keys: list[str],
+                targets: dict[str, int], seen: dict[str, int], end: float,
+                stop: threading.Event | None) -> bool:
+    """One reader's assign and polls; False if it crashed (an ``info`` op) before
+    reaching ``targets`` or the deadline, so that a new reader should take over."""
     recorder.record(process, "invoke", "assign", keys)
     try:
         client.assign(keys)
         recorder.record(process, "ok", "assign", keys)
     except ClientError as e:
         recorder.record(process, e.outcome, "assign", keys, error=e.error)
-        return {}
-    seen: dict[str, int] = {}
-    end = time.monotonic() + timeout_s
+        return e.outcome != "info"
     while time.monotonic() < end and not (stop is not None and stop.is_set()):
         if all(seen.get(k, -1) >= off for k, off in targets.items()):
-            break
+            return True
         recorder.record(process, "invoke", "poll", [["poll"]])
         try:
             polled = client.poll()
         except ClientError as e:
             recorder.record(process, e.outcome, "poll", [["poll"]], error=e.error)
             if e.outcome == "info":
-                break
+                return False
             continue
         recorder.record(process, "ok", "poll", [["poll", polled]])
         for k, pairs in polled.items():
             if pairs:
                 seen[k] = max(seen.get(k, -1), pairs[-1][0])
-    return seen
+    return True
