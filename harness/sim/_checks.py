@@ -11,7 +11,8 @@
   (those at or below its snapshot point count as held: see snapshot-safety).
 - leader-append-only: a leader never truncates its own log.
 - state-machine-safety: every node applies, at each index, the same entry, in
-  index order without gaps (a restarted node applies again from index 1).
+  index order without gaps (a restarted node applies again from its snapshot
+  point, index 1 without one; a follower that installs a snapshot jumps to it).
 - commit-monotonic: within one incarnation of a node, the commit index never
   moves back (it restarts from the snapshot point after a crash: Raft does not
   persist it).

@@ -27,8 +27,9 @@ A 3-node cluster on one machine::
 
 Not yet: deleting topics or adding partitions (refused with INVALID_REQUEST),
 replicated group-coordinator state (one coordinator per cluster, the controller's
-leader; its groups are lost when it fails), retention of replicated logs, snapshots,
-moving replicas (reassignment) or preferring the first replica as leader.
+leader; its groups are lost when it fails), moving replicas (reassignment) or
+preferring the first replica as leader. Retention runs on every replica and compacts
+its Raft log (`storage`); a follower behind the leader's log start gets a snapshot.
 """
 
 from collections.abc import Callable
