@@ -276,6 +276,22 @@ def sim(sim_args: tuple[str, ...]) -> None:
     sys.exit(sim_main(list(sim_args)))
 
 
+@cli.command()
+@click.option("--bootstrap", required=True, help="host:port[,host:port...] of the cluster")
+@click.option("--topic", default="logtrial-watch", show_default=True,
+              help="created (replication factor: the broker's default) if absent")
+@click.option("--seconds", type=click.FloatRange(min=1), default=None,
+              help="stop after this long (default: run until Ctrl-C)")
+def watch(bootstrap: str, topic: str, seconds: float | None) -> None:
+    """Watch partition 0's leader change while kafka-python and confluent-kafka
+    clients keep producing and consuming (kill the leader in another terminal).
+
+    Exit code 0 if every client made progress after the last leader change, else 1."""
+    from harness.watch import watch as run_watch
+
+    sys.exit(run_watch(bootstrap, topic, seconds, echo=click.echo))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="logtrial",
