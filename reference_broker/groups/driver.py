@@ -21,6 +21,13 @@ If a write or fsync fails, the requests of that batch fail with the exception (t
 server closes their connections: the outcome is unknown to the clients, never a false
 ack). On start, a log mostly made of dead records (superseded commits) is rewritten
 as a snapshot of the live state (`GroupStore.rewrite`), so replay time stays bounded.
+
+The log is any `GroupLog`: the local `GroupStore` on a single node, a Raft-replicated
+`__consumer_offsets` partition in a cluster (`reference_broker.cluster.groups`), whose
+`settle` waits for the Raft commit. A log that can no longer vouch for this
+coordinator's state (leadership lost, commit outcome unknown) raises `Deposed`: the
+batch fails with it and the service retires (`retire`): it takes no more requests,
+and the replicated log is replayed by whichever node coordinates next.
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ import asyncio
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ._coordinator import GroupConfig, GroupCoordinator, Output
+from ._errors import ErrorCode
 from ._messages import (
     DeleteGroups,
     DeleteGroupsResult,
@@ -54,7 +62,8 @@ from ._messages import (
     SyncGroup,
     SyncResult,
 )
-from ._records import GroupRecord
+from ._records import GroupLogRecord, GroupRecord
+from ._state import PLANTED_BUGS
 from .store import GroupStore
 
 log = logging.getLogger(__name__)
@@ -67,20 +76,77 @@ COMPACT_MIN_RECORDS = 1000
 COMPACT_RATIO = 2
 
 
-class GroupService:
-    """One broker's group coordinator with its log; `ctx.groups` in the handlers."""
+class Deposed(Exception):
+    """The log cannot vouch for this coordinator any more; `error` is what the requests
+    concerned are answered (NOT_COORDINATOR: certainly not stored; REQUEST_TIMED_OUT:
+    maybe stored)."""
 
-    def __init__(self, coordinator: GroupCoordinator, store: GroupStore,
+    def __init__(self, error: ErrorCode, why: str) -> None:
+        super().__init__(why)
+        self.error = error
+
+
+class GroupLog(Protocol):
+    """Where a `GroupService` writes its coordinator's records."""
+
+    @property
+    def sync_on_write(self) -> bool:
+        """Whether `settle` must be awaited before acknowledging what was written."""
+        ...
+
+    def write(self, recs: Sequence[GroupLogRecord], now_ms: int) -> None: ...
+
+    async def settle(self) -> None:
+        """Return once everything written is durable; raise if it may never be."""
+
+    def maybe_flush(self, now_ms: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def config_from_broker(cfg: Any) -> GroupConfig:
+    """The coordinator's settings from a `BrokerConfig` (Kafka names; planted bugs from
+    ``logtrial.bugs`` and ``cfg.bugs``; names that are not the coordinator's belong to
+    other parts of the broker)."""
+    raw = getattr(cfg, "raw", {}) or {}
+
+    def raw_int(key: str, default: int) -> int:
+        try:
+            return int(raw.get(key, default))
+        except (TypeError, ValueError):
+            log.warning("%s=%r is not an integer; using %d", key, raw.get(key), default)
+            return default
+
+    named = {b.strip() for b in str(raw.get("logtrial.bugs", "")).split(",") if b.strip()}
+    named |= set(getattr(cfg, "bugs", ()) or ())
+    return GroupConfig(
+        bugs=frozenset(named) & PLANTED_BUGS.keys(),
+        initial_rebalance_delay_ms=cfg.group_initial_rebalance_delay_ms,
+        min_session_timeout_ms=cfg.group_min_session_timeout_ms,
+        max_session_timeout_ms=cfg.group_max_session_timeout_ms,
+        max_size=raw_int("group.max.size", 2**31 - 1),
+        offset_metadata_max_bytes=raw_int("offset.metadata.max.bytes", 4096),
+        offsets_retention_ms=cfg.offsets_retention_minutes * 60000,
+        offsets_retention_check_interval_ms=raw_int("offsets.retention.check.interval.ms",
+                                                    600000),
+    )
+
+
+class GroupService:
+    """One coordinator with its log; `ctx.groups` in the handlers on a single node."""
+
+    def __init__(self, coordinator: GroupCoordinator, store: GroupLog,
                  clock_ms: Callable[[], int]) -> None:
         self.coordinator = coordinator
         self.store = store
         self._clock_ms = clock_ms
         self._next_handle = 0
         self._waiting: dict[int, asyncio.Future[Result]] = {}
-        self._reads: deque[Callable[[], None]] = deque()
+        self._reads: deque[tuple[asyncio.Future[Any], Callable[[], None]]] = deque()
         self._writes: deque[tuple[int | None, Callable[[int], Output]]] = deque()
         self._busy = False  # an fsync is in flight
         self._tasks: set[asyncio.Task[None]] = set()
+        self.retired: Deposed | None = None
 
     @classmethod
     def open(cls, data_dir: Path, config: GroupConfig, *, clock_ms: Callable[[], int],
@@ -169,9 +235,30 @@ class GroupService:
         self._deliver(self.coordinator.shutdown().replies)
         self.store.close()
 
+    def retire(self, why: Deposed) -> None:
+        """Stop coordinating: requests not yet written fail with ``why``; members waiting
+        in JoinGroup/SyncGroup get COORDINATOR_NOT_AVAILABLE (they rediscover); a batch
+        awaiting `settle` still gets its true outcome. The log stays open (its owner
+        closes it)."""
+        if self.retired is not None:
+            return
+        self.retired = why
+        self._deliver(self.coordinator.shutdown().replies)
+        reads, self._reads = self._reads, deque()
+        writes, self._writes = self._writes, deque()
+        for fut, _ in reads:
+            if not fut.done():
+                fut.set_exception(why)
+        for handle, _ in writes:
+            wfut = self._waiting.pop(handle, None) if handle is not None else None
+            if wfut is not None and not wfut.done():
+                wfut.set_exception(why)
+
     # ----- internals ------------------------------------------------------------------
 
     async def _submit(self, step: Callable[[int, R, int], Output], req: R) -> Result:
+        if self.retired is not None:
+            raise self.retired
         self._next_handle += 1
         handle = self._next_handle
         fut: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
@@ -184,6 +271,8 @@ class GroupService:
             self._waiting.pop(handle, None)
 
     async def _read(self, query: Callable[[], T]) -> T:
+        if self.retired is not None:
+            raise self.retired
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
 
         def run() -> None:
@@ -195,7 +284,7 @@ class GroupService:
                 log.exception("group coordinator query failed")
                 fut.set_exception(exc)
 
-        self._reads.append(run)
+        self._reads.append((fut, run))
         self._kick()
         return await fut
 
@@ -207,7 +296,7 @@ class GroupService:
         while self._reads or self._writes:
             reads, self._reads = self._reads, deque()
             writes, self._writes = self._writes, deque()
-            for run in reads:
+            for _, run in reads:
                 run()
             now = self._clock_ms()
             outs = []
@@ -228,6 +317,10 @@ class GroupService:
                              rec.leader)
             try:
                 self.store.write(records, now)
+            except Deposed as exc:
+                self._fail(replies, exc)
+                self.retire(exc)
+                return
             except Exception as exc:
                 log.exception("writing %d group records failed", len(records))
                 self._fail(replies, exc)
@@ -242,7 +335,10 @@ class GroupService:
 
     async def _sync_then_deliver(self, replies: list[Reply]) -> None:
         try:
-            await asyncio.to_thread(self.store.sync)
+            await self.store.settle()
+        except Deposed as exc:
+            self._fail(replies, exc)
+            self.retire(exc)
         except Exception as exc:
             log.exception("fsync of __consumer_offsets failed")
             self._fail(replies, exc)

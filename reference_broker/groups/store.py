@@ -21,6 +21,7 @@ snapshot is complete (step 2 began only after step 1 ended), with one it is garb
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import shutil
@@ -49,6 +50,21 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def encode_batch(recs: Sequence[GroupLogRecord], now_ms: int) -> bytes:
+    """One record batch v2 holding ``recs`` (one Kafka record each)."""
+    return records.build_batch([
+        records.Record(key=k, value=v, timestamp=now_ms)
+        for k, v in (encode_record(r) for r in recs)])
+
+
+def decode_batch(data: bytes) -> list[GroupLogRecord]:
+    """The group records of one stored batch; none in a control batch (a Raft no-op)."""
+    if not data or records.read_header(data).is_control:
+        return []
+    return [decode_record(r.value) for r in records.iter_records(data)
+            if r.value is not None]
 
 
 class GroupStore:
@@ -118,17 +134,16 @@ class GroupStore:
         """Append `recs` as one batch (durable after `sync()` if `sync_on_write`)."""
         if not recs:
             return
-        self._log.append(self._batch(recs, now_ms), now_ms)
+        self._log.append(encode_batch(recs, now_ms), now_ms)
 
     def sync(self) -> None:
         """fsync what was written (safe in a worker thread while nothing else writes)."""
         self._log.flush()
 
-    @staticmethod
-    def _batch(recs: Sequence[GroupLogRecord], now_ms: int) -> bytes:
-        return records.build_batch([
-            records.Record(key=k, value=v, timestamp=now_ms)
-            for k, v in (encode_record(r) for r in recs)])
+    async def settle(self) -> None:
+        """`sync` in a worker thread, so the event loop keeps serving meanwhile."""
+        await asyncio.to_thread(self.sync)
+
 
     def rewrite(self, snapshot: Sequence[GroupLogRecord], now_ms: int) -> None:
         """Replace the log by `snapshot` (the live state), crash-safely (see above)."""
@@ -140,7 +155,7 @@ class GroupStore:
         fresh = PartitionLog.open(compacting, self._config, now_ms)
         try:
             for i in range(0, len(snapshot), _SNAPSHOT_BATCH):
-                fresh.append(self._batch(snapshot[i:i + _SNAPSHOT_BATCH], now_ms), now_ms)
+                fresh.append(encode_batch(snapshot[i:i + _SNAPSHOT_BATCH], now_ms), now_ms)
             fresh.flush()
         finally:
             fresh.close()

@@ -3,8 +3,11 @@
 Each handler turns one wire version of a request (kafka-python's classes) into the
 coordinator's version-independent request (`reference_broker.groups`) and its result
 back into that version's response. Version differences handled here:
-- FindCoordinator v0-3 answer one key; v4+ a batch (`coordinator_keys`). One node is
-  the coordinator of every group (and transactional id).
+- FindCoordinator v0-3 answer one key; v4+ a batch (`coordinator_keys`). A single
+  node coordinates every group (and transactional id); in a cluster a group's
+  coordinator is the leader of its `__consumer_offsets` partition
+  (`reference_broker.cluster.groups`) and transactional ids go to the controller's
+  leader.
 - JoinGroup v0 has no rebalance timeout (it is the session timeout); v4+ first joins get
   MEMBER_ID_REQUIRED; protocol names are non-nullable before v7.
 - LeaveGroup v0-2 name one member (its error is the top-level error); v3+ a batch.
@@ -17,7 +20,10 @@ back into that version's response. Version differences handled here:
 
 Lifetime: the startup hook opens the coordinator (`GroupService.open`, which replays
 `__consumer_offsets`) into `ctx.groups`; the server's housekeeping calls
-`ctx.groups.tick(now_ms)` every 100 ms; the shutdown hook closes it.
+`ctx.groups.tick(now_ms)` every 100 ms; the shutdown hook closes it. In a cluster the
+cluster replaces it with `ReplicatedGroups` (same API, routed by group id); the hook
+skips the local store of a data dir that belongs to a cluster node (it has a
+controller log), whose `__consumer_offsets-<i>` are Raft logs.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from reference_broker import cluster as _cluster
 from reference_broker import records
+from reference_broker.cluster.groups import ReplicatedGroups
 from reference_broker.groups import (
-    PLANTED_BUGS,
     Assignment,
     CommitOffset,
     DeleteGroups,
@@ -45,7 +52,7 @@ from reference_broker.groups import (
     SyncGroup,
     TopicPartition,
 )
-from reference_broker.groups.driver import GroupService
+from reference_broker.groups.driver import GroupService, config_from_broker
 from reference_broker.groups.store import PARTITION_DIR
 from reference_broker.log import LogError
 from reference_broker.protocol import codec
@@ -67,38 +74,18 @@ _AUTHORIZED_OPS_UNSET = None
 
 
 def group_config(ctx: BrokerContext) -> GroupConfig:
-    cfg = ctx.config
-    raw = getattr(cfg, "raw", {}) or {}
-
-    def raw_int(key: str, default: int) -> int:
-        try:
-            return int(raw.get(key, default))
-        except (TypeError, ValueError):
-            log.warning("%s=%r is not an integer; using %d", key, raw.get(key), default)
-            return default
-
-    # Planted bugs: `logtrial run --bug NAME` passes `--config logtrial.bugs=a,b`; names
-    # that are not the coordinator's belong to other parts of the broker.
-    named = {b.strip() for b in str(raw.get("logtrial.bugs", "")).split(",") if b.strip()}
-    named |= set(getattr(cfg, "bugs", ()) or ())
-    bugs = frozenset(named) & PLANTED_BUGS.keys()
-    return GroupConfig(
-        bugs=bugs,
-        initial_rebalance_delay_ms=cfg.group_initial_rebalance_delay_ms,
-        min_session_timeout_ms=cfg.group_min_session_timeout_ms,
-        max_session_timeout_ms=cfg.group_max_session_timeout_ms,
-        max_size=raw_int("group.max.size", 2**31 - 1),
-        offset_metadata_max_bytes=raw_int("offset.metadata.max.bytes", 4096),
-        offsets_retention_ms=cfg.offsets_retention_minutes * 60000,
-        offsets_retention_check_interval_ms=raw_int("offsets.retention.check.interval.ms",
-                                                    600000),
-    )
+    """The coordinator's settings (`config_from_broker`). Planted bugs: `logtrial run
+    --bug NAME` passes `--config logtrial.bugs=a,b`."""
+    return config_from_broker(ctx.config)
 
 
 @on_startup
 async def _open_groups(ctx: BrokerContext) -> None:
     """Load the coordinator; unreadable group state stops the broker (exit status 2)
     with a message, rather than serving groups with offsets silently missing."""
+    if (ctx.data_dir / f"{_cluster.CONTROLLER}-0").exists():
+        log.info("%s belongs to a cluster node: group state is replicated", ctx.data_dir)
+        return
     try:
         ctx.groups = GroupService.open(
             ctx.data_dir, group_config(ctx), clock_ms=ctx.now_ms,
@@ -112,14 +99,14 @@ async def _open_groups(ctx: BrokerContext) -> None:
 
 @on_shutdown
 async def _close_groups(ctx: BrokerContext) -> None:
-    if isinstance(ctx.groups, GroupService):
+    if isinstance(ctx.groups, GroupService | ReplicatedGroups):
         await ctx.groups.aclose()
         ctx.groups = None
 
 
-def _service(ctx: BrokerContext) -> GroupService | None:
+def _service(ctx: BrokerContext) -> GroupService | ReplicatedGroups | None:
     groups = ctx.groups
-    return groups if isinstance(groups, GroupService) else None
+    return groups if isinstance(groups, GroupService | ReplicatedGroups) else None
 
 
 def _client_host(header: RequestHeader) -> str:
@@ -134,28 +121,37 @@ def _client_host(header: RequestHeader) -> str:
 async def find_coordinator(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
     v = header.api_version
     cls = codec.response_class(ApiKey.FIND_COORDINATOR)
-    error = ErrorCode.NONE if _service(ctx) is not None else ErrorCode.COORDINATOR_NOT_AVAILABLE
-    ok = error == ErrorCode.NONE
-    node, host, port = (ctx.node_id, ctx.advertised_host, ctx.advertised_port) if ok else (
-        -1, "", -1)
-    replicated = ctx.extras.get("cluster")
-    if ok and replicated is not None:
-        # One coordinator for the whole cluster (the controller's leader), so that all
-        # members of a group meet on one node; its group state is not replicated yet.
-        node = replicated.controller_id
-        addr = replicated.brokers.get(node)
-        if addr is None:
-            error, node, host, port = ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
-        else:
-            host, port = addr
+    key_type = request.key_type if v >= 1 else 0
     if v >= 4:
-        coordinators = [
-            cls.Coordinator(key=key, node_id=node, host=host, port=port,
-                            error_code=int(error), error_message=None)
-            for key in request.coordinator_keys or []]
+        coordinators = []
+        for key in request.coordinator_keys or []:
+            error, node, host, port = _coordinator(ctx, key, key_type)
+            coordinators.append(cls.Coordinator(key=key, node_id=node, host=host, port=port,
+                                                error_code=int(error), error_message=None))
         return cls(version=v, throttle_time_ms=0, coordinators=coordinators)
+    error, node, host, port = _coordinator(ctx, request.key, key_type)
     return cls(version=v, throttle_time_ms=0, error_code=int(error), error_message=None,
                node_id=node, host=host, port=port)
+
+
+def _coordinator(ctx: BrokerContext, key: str | None, key_type: int
+                 ) -> tuple[ErrorCode, int, str, int]:
+    """(error, node id, host, port) of the coordinator of ``key``."""
+    svc = _service(ctx)
+    none = (ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1)
+    if svc is None:
+        return none
+    replicated = _cluster.of(ctx)
+    if replicated is None:
+        return ErrorCode.NONE, ctx.node_id, ctx.advertised_host, ctx.advertised_port
+    if isinstance(svc, ReplicatedGroups) and key_type == 0:
+        node = svc.coordinator(key or "")
+    else:
+        node = replicated.controller_id  # transactional ids: not replicated yet
+    addr = replicated.brokers.get(node) if node is not None else None
+    if node is None or addr is None:
+        return none
+    return ErrorCode.NONE, node, addr[0], addr[1]
 
 
 # ----- JoinGroup / SyncGroup / Heartbeat / LeaveGroup ---------------------------------
