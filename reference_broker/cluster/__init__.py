@@ -5,6 +5,10 @@
 - `node`: `Cluster`, the asyncio driver of the Raft groups, the controller (topic
   creation, replica assignment) and the Kafka semantics of replicated produce (acks,
   high watermark, ISR, min.insync.replicas).
+- `groups`: `ReplicatedGroups`, group coordinators whose state lives in the Raft
+  groups of ``__consumer_offsets`` (``offsets.topic.num.partitions``, default 3, every
+  node a replica); a group's coordinator is its partition's leader, so groups and
+  committed offsets survive coordinator failover and full-cluster restarts.
 
 Replication: a topic's replication factor is 1..nodes (CreateTopics, or
 ``default.replication.factor`` = min(3, nodes) when unset); each partition's Raft
@@ -26,8 +30,9 @@ A 3-node cluster on one machine::
     done
 
 Not yet: deleting topics or adding partitions (refused with INVALID_REQUEST),
-replicated group-coordinator state (one coordinator per cluster, the controller's
-leader; its groups are lost when it fails), moving replicas (reassignment) or
+replicated transaction-coordinator state (transactional ids go to the controller's
+leader), compaction of ``__consumer_offsets`` (a new coordinator replays its whole
+log), moving replicas (reassignment) or
 preferring the first replica as leader. Retention runs on every replica and compacts
 its Raft log (`storage`); a follower behind the leader's log start gets a snapshot.
 """
