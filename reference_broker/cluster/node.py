@@ -75,7 +75,6 @@ from reference_broker.raft import (
 )
 
 from . import rpc
-from .groups import ReplicatedGroups
 from .storage import RaftPartitionLog
 
 log = logging.getLogger(__name__)
@@ -320,7 +319,6 @@ class Cluster:
                                  ctx.now_ms())
         self.controller = self._add_group(CONTROLLER, RaftPartitionLog(plog, ctx.now_ms),
                                           self._apply_controller)
-        ReplicatedGroups.open(self)  # __consumer_offsets partitions; becomes ctx.groups
         replicas = self._recorded_replicas()
         for topic in ctx.topics:
             assigned = replicas.get(str(topic.topic_id), [])
@@ -367,7 +365,7 @@ class Cluster:
         assert c is not None
         out: dict[str, list[list[int]]] = {}
         last = c.storage.last_index()
-        for lo in range(1, last + 1, 256):
+        for lo in range(c.storage.snapshot().index + 1, last + 1, 256):
             for e in c.storage.entries(lo, min(lo + 256, last + 1)):
                 for cmd in _commands(e.data):
                     out.setdefault(cmd.topic_id, cmd.replicas)
