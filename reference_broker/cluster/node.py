@@ -75,6 +75,7 @@ from reference_broker.raft import (
 )
 
 from . import rpc
+from .groups import ReplicatedGroups
 from .storage import RaftPartitionLog
 
 log = logging.getLogger(__name__)
@@ -319,6 +320,7 @@ class Cluster:
                                  ctx.now_ms())
         self.controller = self._add_group(CONTROLLER, RaftPartitionLog(plog, ctx.now_ms),
                                           self._apply_controller)
+        ReplicatedGroups.open(self)  # __consumer_offsets partitions; becomes ctx.groups
         replicas = self._recorded_replicas()
         for topic in ctx.topics:
             assigned = replicas.get(str(topic.topic_id), [])
