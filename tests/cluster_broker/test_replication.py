@@ -172,8 +172,17 @@ def test_min_insync_replicas_with_a_paused_follower(
     gets NOT_ENOUGH_REPLICAS (and none of those records is ever read) while acks=1
     goes on; after SIGCONT it rejoins the ISR and acks=all succeeds again."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.protocol.metadata import MetadataRequest
 
-    cluster = cluster_factory(config=[f"replica.lag.time.max.ms={LAG_MS}"])
+    cluster = cluster_factory(config=[f"replica.lag.time.max.ms={LAG_MS}",
+                                      "default.replication.factor=2"])
+    with Wire(cluster.address(3)) as w:  # auto-created with the default factor
+        md = w.call(MetadataRequest[8](topics=["auto"], allow_auto_topic_creation=True,
+                                       include_cluster_authorized_operations=False,
+                                       include_topic_authorized_operations=False))
+    assert md.topics[0].error_code in (0, 5), md  # 5: no leader elected yet
+    _wait("auto: a leader", lambda: cluster.leader("auto") is not None)
+    assert len(_partitions(cluster, 1, "auto")[0].replica_nodes) == 2
     topic = "min-isr"
     res = _create(cluster, topic, 1, 3, configs={"min.insync.replicas": "3"})
     assert res.error_code == 0, res
