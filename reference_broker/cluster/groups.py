@@ -360,9 +360,8 @@ class ReplicatedGroups:
                 p.service.tick(now_ms)
 
     async def aclose(self) -> None:
-        for p in self.partitions:
-            if p.service is not None:
-                await p.service.aclose()
+        """Close without waiting for writes in flight: once the cluster has stopped
+        their commits can no longer be learnt (their clients see a closed connection)."""
         self.close()
 
     def close(self) -> None:
