@@ -5,7 +5,7 @@ Public surface:
 - faults (frozen dataclasses): `Partition`, `Kill`, `Pause`, `Loss`, `Slow`,
   `Bandwidth`, `Clock`, `Reset`; `TARGETS` of kills and pauses (``one``, ``leader``,
   ``followers``, ``majority``, ``minority``, ``all``); `Cascade` (faults started one
-  after another, e.g. `LEADER_LAST`); `OPS` (fault kind -> start/stop history op names);
+  after another: `LEADER_LAST`, `STALE_FIRST`); `OPS` (fault kind -> start/stop history op names);
   `NEMESES` (name -> fault templates) and `parse_nemesis("partition,kill")`, which
   raises `UsageError` listing the valid names; `FAULT_KINDS` / `get_fault(kind)`.
 - grudges (pure): `grudge_for`, `one`, `majority`, `majorities_ring`, `bridge`,
@@ -24,6 +24,7 @@ from harness.nemesis._faults import (
     LEADER_LAST,
     NEMESES,
     OPS,
+    STALE_FIRST,
     TARGETS,
     Bandwidth,
     Cascade,
@@ -70,8 +71,8 @@ from harness.nemesis._schedule import (
 )
 
 __all__ = [
-    "FAULT_KINDS", "LEADER_LAST", "NEMESES", "OPS", "TARGETS", "TOPOLOGIES", "Bandwidth",
-    "Cascade", "Clock", "Fault", "Grudge", "Kill", "ListRecorder", "Loss", "Nemesis",
+    "FAULT_KINDS", "LEADER_LAST", "NEMESES", "OPS", "STALE_FIRST", "TARGETS", "TOPOLOGIES",
+    "Bandwidth", "Cascade", "Clock", "Fault", "Grudge", "Kill", "ListRecorder", "Loss", "Nemesis",
     "Partition", "Pause", "Recorder", "Reset", "Slow", "Step", "bridge", "busiest_leader",
     "check_grudge", "complete_grudge", "default_schedule", "explicit", "get_fault",
     "grudge_for", "interval", "is_symmetric", "isolate", "leader_finder", "majorities_ring",

@@ -223,6 +223,12 @@ def get_fault(kind: str) -> type[Fault]:
 #: the followers die, then the leader; the followers restart first (see `Cascade`).
 LEADER_LAST: Final = Cascade(faults=(Kill(target="followers"), Kill(target="all")))
 
+#: one node dies, the others commit without it for 2 s and then die too; the stale node
+#: restarts first, the others 4 s later: a correct cluster never lets it lead (its log
+#: lacks committed entries); an unclean election does, and it overwrites them.
+STALE_FIRST: Final = Cascade(faults=(Kill(target="one"), Kill(target="all")),
+                             start_gap_s=2.0, stop_gap_s=4.0)
+
 #: Templates are taken in the listed order (`default_schedule`), so a short run still
 #: gets the first ones: each name lists its most revealing fault first.
 NEMESES: Final[dict[str, tuple[Fault | Cascade, ...]]] = {
@@ -235,9 +241,10 @@ NEMESES: Final[dict[str, tuple[Fault | Cascade, ...]]] = {
     "partition-leader": (Partition(topology="leader"),),
     "partition-one-way": (Partition(topology="one-way"),),
     # Mixed targets, as ``partition`` mixes topologies.
-    "kill": (LEADER_LAST, Kill(target="leader"), Kill(target="majority"),
+    "kill": (LEADER_LAST, Kill(target="leader"), STALE_FIRST, Kill(target="majority"),
              Kill(target="one")),
     "kill-leader-last": (LEADER_LAST,),
+    "kill-stale-first": (STALE_FIRST,),
     "kill-one": (Kill(target="one"),),
     "kill-leader": (Kill(target="leader"),),
     "kill-majority": (Kill(target="majority"),),

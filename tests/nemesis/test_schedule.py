@@ -148,12 +148,12 @@ def test_a_cascade_staggers_its_starts_and_stops_first_in_first_out() -> None:
 
 
 def test_default_schedule_takes_a_names_templates_in_order() -> None:
-    from harness.nemesis import LEADER_LAST, default_schedule
+    from harness.nemesis import LEADER_LAST, STALE_FIRST, default_schedule
     steps = list(default_schedule(parse_nemesis("kill"), random.Random(1), 60.0,
                                   interval_s=5.0, jitter_s=1.0))
     starts = [s.fault for s in steps if s.action == "start"]
     assert starts[:2] == list(LEADER_LAST.faults)  # the most revealing kill comes first
-    assert starts[2:4] == [Kill(target="leader"), Kill(target="majority")]
+    assert starts[2:5] == [Kill(target="leader"), *STALE_FIRST.faults]
     assert explicit(steps) == steps
 
 
