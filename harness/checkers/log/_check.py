@@ -33,6 +33,10 @@ def _stats(ix: LogIndex, unseen_by_key: dict[str, int], opts: LogCheckOptions) -
         notes.append("the history has subscribe ops but the check assumed sub_via=assign: "
                      "poll-skip and nonmonotonic-poll count as bad (pass sub_via=subscribe "
                      "if consumers were rebalanced by a group)")
+    if opts.deleted_below:
+        notes.append("records below deleted_below (retention may have deleted them) were "
+                     "exempt from lost-write, unseen and poll-skip: "
+                     + ", ".join(f"key {k} < {o}" for k, o in sorted(opts.deleted_below.items())))
     return {
         "notes": notes,
         "ops": len(ix.ops),
@@ -72,14 +76,15 @@ def _check(history: History, opts: LogCheckOptions) -> CheckResult:
     found: dict[str, Found] = {}
     found["inconsistent-offsets"] = _offsets.inconsistent_offsets(ix, limit)
     found["duplicate"] = _offsets.duplicates(ix, limit)
-    found["lost-write"] = _writes.lost_writes(ix, limit)
+    below = opts.deleted_below
+    found["lost-write"] = _writes.lost_writes(ix, limit, below)
     found["G1a"] = _writes.g1a(ix, limit)
     found["precommitted-read"] = _writes.precommitted_reads(ix, limit)
-    found["poll-skip"], found["nonmonotonic-poll"] = _polls.poll_cases(ix, limit)
+    found["poll-skip"], found["nonmonotonic-poll"] = _polls.poll_cases(ix, limit, below)
     found["int-poll-skip"], found["int-nonmonotonic-poll"] = _polls.int_poll_cases(ix, limit)
     found["int-send-skip"], found["int-nonmonotonic-send"] = _sends.int_send_cases(ix, limit)
     found["nonmonotonic-send"] = _sends.nonmonotonic_sends(ix, limit)
-    found["unseen"], unseen_by_key = _writes.unseen(ix, limit)
+    found["unseen"], unseen_by_key = _writes.unseen(ix, limit, below)
     found["G0"] = _cycles.g0(ix, limit)
     found["G1c"] = _cycles.g1c(ix, limit)
 

@@ -15,10 +15,18 @@ the run's settings:
 - ``allow``: whatever else the user declares acceptable.
 
 Everything else found is ``bad`` and makes the result invalid.
+
+``deleted_below`` (``{key: offset}``, e.g. the highest log start a run observed, see
+`harness.checkers.retention.observed_log_starts`) exempts records that retention may
+have deleted: a record below it that nobody read is neither ``lost-write`` nor
+``unseen``, and a ``poll-skip`` that skips only records below it is a consumer reset
+to the log start (``auto.offset.reset``). Whether the deletion itself was allowed is
+the ``retention`` checker's question.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -114,8 +122,16 @@ class LogCheckOptions:
     acks: str = "all"
     allow: frozenset[str] = field(default_factory=frozenset)
     max_witnesses: int = 20
+    #: key -> offset: records below it may have been deleted by retention
+    deleted_below: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        below = {str(k): v for k, v in self.deleted_below.items()}
+        for k, v in below.items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise UsageError(f"deleted_below of key {k} must be an offset >= 0, "
+                                 f"got {v!r}")
+        object.__setattr__(self, "deleted_below", below)
         if self.sub_via not in SUB_VIAS:
             raise UsageError(
                 f"sub_via {self.sub_via!r} is not a subscription method "

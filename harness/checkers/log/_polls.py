@@ -10,7 +10,9 @@ exist, 1 less or below goes back (0: the same record again).
   process's previous ``ok`` read of a key returned, against the first value its next
   op reads of that key (``ok``, ``info`` or ``fail``). The remembered reads follow the
   sequencing rules in `_index`. Expected with ``subscribe`` (rebalances move
-  partitions between consumers).
+  partitions between consumers). A skip of records that all lie below
+  ``deleted_below[key]`` is no anomaly: retention deleted them under the consumer,
+  whose next fetch got OFFSET_OUT_OF_RANGE and reset to the log start.
 - ``int-poll-skip`` / ``int-nonmonotonic-poll`` (Jepsen, per op): consecutive values
   of a key within one op (across its poll micro-ops, in order), except for keys that
   the op's ``rebalance-log`` says were reassigned during it.
@@ -21,6 +23,7 @@ consumer saw; Jepsen places them by value, which differs only for duplicated val
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.checkers.log._found import Found, fmt_list
@@ -40,7 +43,8 @@ def _rebalanced(ix: LogIndex, p: int, cache: dict[int, frozenset[str]]) -> froze
     return got
 
 
-def poll_cases(ix: LogIndex, limit: int) -> tuple[Found, Found]:
+def poll_cases(ix: LogIndex, limit: int,
+               deleted_below: Mapping[str, int]) -> tuple[Found, Found]:
     """(poll-skip, nonmonotonic-poll)."""
     skips, backs = Found(limit), Found(limit)
     ops, keys = ix.ops, ix.keys
@@ -51,6 +55,8 @@ def poll_cases(ix: LogIndex, limit: int) -> tuple[Found, Found]:
         ki = keys[k]
         delta = ki.delta(o1, o2)
         if delta > 1:
+            if k in deleted_below and ki.offs[ki.dense(o2) - 1] < deleted_below[k]:
+                continue  # every skipped record lies below the log start: a reset
             if not skips.take():
                 continue
             skipped = ki.between(o1, o2)

@@ -9,6 +9,8 @@
 - ``unseen`` (Jepsen): a value sent by an ``ok`` op that no ``ok`` op ever read. A
   lost write is also unseen; an unseen write above the bound may simply not have been
   polled yet (the run should end with final polls that catch up).
+- both exempt a record at an offset below ``deleted_below[key]`` (retention may have
+  deleted it before anyone read it; `LogCheckOptions.deleted_below`).
 - ``G1a`` (aborted read, Jepsen): an ``ok`` op read a value whose send ``fail``ed.
 - ``precommitted-read`` (Jepsen): an op read a value that the same op sent: Kafka's
   read_committed consumers must not see a transaction's records before it commits.
@@ -16,14 +18,15 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from heapq import nsmallest
 
 from harness.checkers.log._found import Found
 from harness.checkers.log._index import LogIndex
 
 
-def lost_writes(ix: LogIndex, limit: int) -> Found:
+def lost_writes(ix: LogIndex, limit: int, deleted_below: Mapping[str, int]) -> Found:
     found = Found(limit)
     ops = ix.ops
     for k, ki in ix.keys.items():
@@ -41,7 +44,7 @@ def lost_writes(ix: LogIndex, limit: int) -> Found:
         conflicts = ki.conflicts
         n = bisect_right(offs, bound_off)
         max_reader = -1
-        for o in offs[:n]:
+        for o in offs[bisect_left(offs, deleted_below.get(k, 0)):n]:
             vs = (log[o],) if o not in conflicts else tuple(conflicts[o])
             for v in vs:
                 if v in rd:
@@ -78,7 +81,8 @@ def lost_writes(ix: LogIndex, limit: int) -> Found:
     return found
 
 
-def unseen(ix: LogIndex, limit: int) -> tuple[Found, dict[str, int]]:
+def unseen(ix: LogIndex, limit: int,
+           deleted_below: Mapping[str, int]) -> tuple[Found, dict[str, int]]:
     """Also returns key -> number of unseen values (for the report's stats)."""
     found = Found(limit)
     ops = ix.ops
@@ -86,6 +90,9 @@ def unseen(ix: LogIndex, limit: int) -> tuple[Found, dict[str, int]]:
     firsts: list[tuple[int, str, object]] = []
     for k, ki in ix.keys.items():
         missing = ki.w_ok.keys() - ki.ok_readers.keys()
+        below = deleted_below.get(k, 0)
+        if missing and below > 0:
+            missing = {v for v in missing if ki.first_off.get(v, below) >= below}
         if not missing:
             continue
         by_key[k] = len(missing)
