@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Mapping
 
 from harness.errors import LogtrialError
 from harness.workload._clients import topic_of
 
 
 def create_topics(bootstrap: str, prefix: str, keys: list[str], replication_factor: int,
-                  timeout_s: float = 30.0) -> None:
-    """Create one single-partition topic per key; existing topics are fine."""
+                  timeout_s: float = 30.0, configs: Mapping[str, str] | None = None) -> None:
+    """Create one single-partition topic per key, with topic ``configs`` (e.g.
+    ``retention.ms``, ``segment.bytes``); existing topics are fine (and keep theirs)."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
@@ -27,7 +29,8 @@ def create_topics(bootstrap: str, prefix: str, keys: list[str], replication_fact
             continue
         try:
             topics = [NewTopic(topic_of(prefix, k), num_partitions=1,
-                               replication_factor=replication_factor) for k in keys]
+                               replication_factor=replication_factor,
+                               topic_configs=dict(configs or {})) for k in keys]
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(topics, timeout_ms=int(timeout_s * 1000))
             return

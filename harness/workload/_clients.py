@@ -4,7 +4,9 @@ Each adapter turns workload ops into Kafka client calls and back:
 ``send(key, value) -> offset``, ``poll() -> {key: [[offset, value], ...]}``,
 ``assign(keys)``, ``subscribe(keys)``, ``commit() -> {key: offset}``,
 ``committed(keys) -> {key: offset | None}`` (the group's committed offsets, one
-OffsetFetch; a failed fetch changed nothing, so it is definite), ``close()``. A
+OffsetFetch; a failed fetch changed nothing, so it is definite),
+``offsets(keys) -> {key: [log_start, end_offset]}`` (ListOffsets earliest and latest
+through the consumer, which must be attached; a failure is definite), ``close()``. A
 failure raises `ClientError` carrying the definite/indefinite outcome from
 `harness.workload._errors` (and, for a commit, the offsets it tried).
 
@@ -38,6 +40,7 @@ from typing import Any, Protocol
 from harness.workload._errors import (
     Outcome,
     classify_commit,
+    classify_offsets,
     classify_read,
     classify_send,
     error_name,
@@ -77,6 +80,7 @@ class Client(Protocol):
     def subscribe(self, keys: list[str]) -> None: ...
     def commit(self) -> dict[str, int]: ...
     def committed(self, keys: list[str]) -> dict[str, int | None]: ...
+    def offsets(self, keys: list[str]) -> dict[str, list[int]]: ...
     def membership(self) -> dict[str, Any] | None: ...
     def close(self) -> None: ...
 
@@ -284,6 +288,24 @@ class KafkaPythonClient(_ClientBase):
             raise ClientError("fail", [type(e).__name__, str(e)[:200]]) from e
         return out
 
+    def offsets(self, keys: list[str]) -> dict[str, list[int]]:
+        from kafka import TopicPartition
+
+        if self._consumer is None:
+            raise ClientError("fail", ["not-attached", "offsets before assign/subscribe"])
+        prefix = self.opts.topic_prefix
+        tps = {k: TopicPartition(topic_of(prefix, k), 0) for k in keys}
+        timeout_ms = int(self.opts.send_timeout_s * 1000)
+        try:
+            starts = self._consumer.beginning_offsets(list(tps.values()), timeout_ms)
+            ends = self._consumer.end_offsets(list(tps.values()), timeout_ms)
+        except Exception as e:
+            code = getattr(e, "errno", None)
+            raise ClientError(classify_offsets(code if isinstance(code, int) else None,
+                                               type(e).__name__),
+                              [type(e).__name__, str(e)[:200]]) from e
+        return {k: [int(starts[tp]), int(ends[tp])] for k, tp in tps.items()}
+
     def poll(self) -> dict[str, list[list[int]]]:
         if self._consumer is None:
             raise ClientError("fail", ["not-attached", "poll before assign/subscribe"])
@@ -458,6 +480,26 @@ class ConfluentClient(_ClientBase):
             if tp.error is not None:
                 raise ClientError("fail", [tp.error.name(), tp.error.str()[:200]])
             out[key_of(prefix, tp.topic)] = tp.offset if tp.offset >= 0 else None
+        return out
+
+    def offsets(self, keys: list[str]) -> dict[str, list[int]]:
+        from confluent_kafka import TopicPartition
+
+        if self._consumer is None:
+            raise ClientError("fail", ["not-attached", "offsets before assign/subscribe"])
+        prefix = self.opts.topic_prefix
+        out: dict[str, list[int]] = {}
+        try:
+            for k in keys:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic_of(prefix, k), 0), timeout=self.opts.send_timeout_s,
+                    cached=False)
+                out[k] = [int(low), int(high)]
+        except Exception as e:
+            err = e.args[0] if e.args else None
+            code = err.code() if err is not None and hasattr(err, "code") else None
+            raise ClientError(classify_offsets(code, type(e).__name__),
+                              [type(e).__name__, str(e)[:200]]) from e
         return out
 
     def poll(self) -> dict[str, list[list[int]]]:

@@ -9,7 +9,9 @@ replicas after append", unknown errors) is indefinite. An offset commit is defin
 when the coordinator refused it (a rebalance fenced the member, or it is not the
 coordinator) and indefinite on a timeout or a lost connection. Reads change no data, but a
 failed poll may have moved the consumer's position, so a poll error crashes the
-consumer (``info``) and a fresh process starts over, as Jepsen does.
+consumer (``info``) and a fresh process starts over, as Jepsen does. Listing offsets
+(``offsets``) changes nothing, neither on a broker nor in the consumer's positions, so
+its failure is always definite (`classify_offsets`): it observed nothing.
 """
 
 from __future__ import annotations
@@ -88,6 +90,13 @@ def classify_read(code: int | None = None, exception: str | None = None) -> Outc
     if exception is not None and exception in DEFINITE_EXCEPTIONS:
         return "fail"
     return "info"
+
+
+def classify_offsets(code: int | None = None, exception: str | None = None) -> Outcome:
+    """A failed ListOffsets (earliest / latest): definite whatever the error, since it
+    changes no state anywhere; the history records it as an observation that did not
+    happen."""
+    return "fail"
 
 
 #: Error codes of an OffsetCommit that mean "the coordinator did not store it": it

@@ -27,7 +27,12 @@ The kafka workload, after Jepsen's (``jepsen.tests.kafka``):
   the group's committed offsets of every key (``committed``, Kafka's OffsetFetch, as a
   consumer does when it is assigned a partition): value the list of keys, completed
   with ``{key: offset | None}``. A fetch is what reveals a commit the coordinator
-  acknowledged and then lost, even when no rebalance follows.
+  acknowledged and then lost, even when no rebalance follows;
+- with ``offsets_share > 0`` (runs with retention) that share of an attached
+  process's ops observes the log: ``offsets`` (Kafka's ListOffsets, earliest and
+  latest) of every key, value the list of keys, completed with
+  ``{key: [log_start, end_offset]}``; the retention checker judges the log starts.
+  With the default 0 no random draw is added, so existing seeds keep their ops.
 """
 
 from __future__ import annotations
@@ -99,6 +104,8 @@ class KafkaWorkload:
     commit_share: float = 0.2
     #: with subscribe: the share of non-send ops that fetch the committed offsets.
     fetch_share: float = 0.1
+    #: the share of an attached process's ops that list every key's log start and end.
+    offsets_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -110,6 +117,8 @@ class KafkaWorkload:
         if not 0.0 <= self.fetch_share <= 1.0 - self.commit_share:
             raise ValueError(f"fetch_share must be within [0, 1 - commit_share], "
                              f"got {self.fetch_share}")
+        if not 0.0 <= self.offsets_share <= 1.0:
+            raise ValueError(f"offsets_share must be within [0, 1], got {self.offsets_share}")
         if self.rate < 0:
             raise ValueError(f"rate must be >= 0 ops/s, got {self.rate}")
 
@@ -170,8 +179,14 @@ class KafkaGenerator:
             inv = Invocation(process, w.sub_via, keys)
             attached = attached | {process}
         else:
+            observe = False
+            if w.offsets_share > 0:
+                u, rng = uniform(rng)
+                observe = u < w.offsets_share
             u, rng = uniform(rng)
-            if u < w.send_share:
+            if observe:
+                inv = Invocation(process, "offsets", list(w.keys))
+            elif u < w.send_share:
                 key, rng = self._pick_key(rng)
                 inv = Invocation(process, "send", [["send", key, value_ctr]])
                 value_ctr += 1

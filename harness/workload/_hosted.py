@@ -191,6 +191,10 @@ class HostedClient:
         out: dict[str, int | None] = self._call_host("call", "committed", (keys,))
         return out
 
+    def offsets(self, keys: list[str]) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = self._call_host("call", "offsets", (keys,))
+        return out
+
     def membership(self) -> dict[str, Any] | None:
         m = self._membership
         return dict(m) if m is not None else None

@@ -103,6 +103,8 @@ def apply(client: Client, f: str, value: Any) -> Any:
         return client.commit()
     if f == "committed":
         return client.committed(list(value))
+    if f == "offsets":
+        return client.offsets(list(value))
     raise ValueError(f"the kafka workload has no op {f!r}")
 
 
