@@ -9,7 +9,8 @@ An op follows Jepsen's kafka workload (see DESIGN.md, "The history"):
 - ``value`` for the kafka fs is a list of micro-ops: ``["send", key, value]`` (invoke)
   or ``["send", key, [offset, value]]`` (ok), ``["poll"]`` (invoke) or
   ``["poll", {key: [[offset, value], ...]}]`` (ok). ``assign`` / ``subscribe`` take a
-  list of keys.
+  list of keys. ``offsets`` (ListOffsets) takes a list of keys and completes with
+  ``{key: [log_start, end_offset]}`` (the retention checker reads it).
 
 Keys are normalised to strings on construction by `normalize_value` (JSON object keys
 can only be strings, so ``11`` and ``"11"`` are one key). Values of an op are plain
