@@ -166,6 +166,8 @@ class Nemesis:
         return sorted(self.rng.sample(candidates, min(count, len(candidates))))
 
     def _leader(self) -> str:
+        if len(self.cluster.nodes) == 1:  # leads whatever there is, Metadata or not
+            return self.cluster.nodes[0]
         leader = self.leader_of() if self.leader_of is not None else None
         if leader is None:
             raise UsageError("no leader is known (no node answered Metadata)")

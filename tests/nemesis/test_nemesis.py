@@ -286,3 +286,13 @@ def test_busiest_leader_leads_the_most_partitions() -> None:
     assert busiest_leader(leaders) == "n3"
     assert busiest_leader(["n2", "n1"]) == "n1"  # a tie: the first name
     assert busiest_leader({}) is None
+
+
+def test_the_only_node_is_the_leader_whatever_metadata_says(make_cluster: MakeCluster) -> None:
+    c = make_cluster("proxy", 1)
+    rec = ListRecorder(now_ns=time.monotonic_ns)
+    nem = Nemesis(c, rec, random.Random(0), leader_of=lambda: None)  # e.g. Tansu's id 111
+    assert nem.start(Pause(target="leader"))["nodes"] == ["n1"]
+    assert "no follower of n1" in nem.start(Kill(target="followers"))["error"]
+    nem.heal()
+    assert rec.fs() == ["pause", "kill", "resume", "heal"]
