@@ -12,7 +12,10 @@ causes, and the same run without it is valid, so the verdict is the bug's doing.
   and the linearizable checker's log model accepts any poll that returns a prefix.
   Catching it needs a read that claims recency (an end-offsets op, ListOffsets latest,
   checked against the sends acknowledged before it was invoked; see the bug's test in
-  tests/cluster_broker/test_bugs.py, which makes that check by hand).
+  tests/cluster_broker/test_bugs.py, which makes that check by hand), with an
+  allowance for staleness: the correct broker, too, answers from a cut-off leader until
+  check-quorum steps it down (Raft without leader leases; Kafka does not promise
+  linearizable reads either), while the bug does for as long as the cut lasts.
 
 Planted bugs exist only in the reference broker; other targets skip these tests.
 """

@@ -191,7 +191,9 @@ def test_cut_off_leader_stops_serving_reads(tmp_path: Path, bug: str | None) -> 
 
     (Without the bug an old leader still serves until its check-quorum steps it down,
     up to two election timeouts after the cut, while the majority may have elected a
-    leader already: Raft without leader leases. The scenario waits that out.)"""
+    leader already: Raft without leader leases. Measured with 1 s election timeouts:
+    stale answers for 0.6 to 0.9 s after the new leader's first acknowledgement, 3 of
+    3 tries. The scenario waits that out.)"""
     from harness.cluster import CLIENT, build_cluster
     from harness.nemesis import complete_grudge
     from harness.workload._admin import create_topics
