@@ -35,7 +35,7 @@ topics from its controller log before it attaches their partitions.
 A node that is not a replica of a partition runs no Raft group for it: the
 partition's `NonReplica` answers NOT_LEADER_OR_FOLLOWER and reports the leader and
 ISR that the leader last announced (``rpc.LEADER`` frames to every peer, on each
-change and every `ANNOUNCE_MS`).
+change and every `ANNOUNCE_MS`; a leader silent for `LEADER_STALE_MS` is forgotten).
 
 ISR (`Cluster.isr`): the leader and the followers whose log held the leader's whole
 log within the last ``replica.lag.time.max.ms`` (Raft's ``Status.caught_up_ms``).
@@ -83,6 +83,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.02
 ANNOUNCE_MS = 500  # a leader repeats its (leader, ISR) announcement at least this often
 ISR_CHECK_TICKS = 5  # leaders recompute their ISR every this many ticks
+LEADER_STALE_MS = 4 * ANNOUNCE_MS  # a non-replica forgets a leader silent this long
 CONTROLLER = "__cluster_metadata"
 RAFT_BUGS = frozenset({"no-truncate-on-election", "unclean-election", "unsynced-hard-state"})
 
@@ -238,9 +239,22 @@ class NonReplica:
         self.name = name
         self.replicas = replicas
         self.term = 0
-        self.leader_id: int | None = None
         self.announced: tuple[int, tuple[int, ...]] | None = None
         self.notify: Callable[[], None] | None = None
+        self._leader: int | None = None
+        self._heard_ms = 0
+
+    @property
+    def leader_id(self) -> int | None:
+        """The leader last announced, unless it went quiet for `LEADER_STALE_MS` (then
+        Metadata says LEADER_NOT_AVAILABLE instead of naming a dead node)."""
+        if monotonic_ms() - self._heard_ms > LEADER_STALE_MS:
+            return None
+        return self._leader
+
+    def heard(self, term: int, leader: int, now_ms: int) -> None:
+        if term >= self.term:
+            self.term, self._leader, self._heard_ms = term, leader, now_ms
 
 
 class TopicCommand(msgspec.Struct, array_like=True):
@@ -463,8 +477,8 @@ class Cluster:
         if g is None or (g.announced is not None and g.announced[0] > term):
             return
         g.announced = (term, tuple(int(i) for i in isr))
-        if isinstance(g, NonReplica) and term >= g.term:
-            g.term, g.leader_id = term, leader
+        if isinstance(g, NonReplica):
+            g.heard(term, leader, monotonic_ms())
 
     # -- group commit ----------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from reference_broker.config import ConfigError, broker_config, validate_topic_c
 from tests.broker._wire import Wire, make_batch, produce
 from tests.cluster_broker.conftest import RaftCluster
 
+LEADER_NOT_AVAILABLE = 5
 NOT_LEADER_OR_FOLLOWER = 6
 INVALID_REPLICATION_FACTOR = 38
 INVALID_REPLICA_ASSIGNMENT = 39
@@ -160,6 +161,21 @@ def test_replication_factor_beyond_the_cluster_is_refused(cluster: RaftCluster) 
     for node in (1, 2, 3):  # nothing of a refused topic exists anywhere
         (t,) = cluster.metadata(node, ["rf4"]).topics
         assert t.error_code != 0 and not t.partitions
+
+
+def test_non_replicas_name_the_leader_until_it_dies(cluster: RaftCluster) -> None:
+    """Nodes 1 and 3 do not replicate ``solo`` (only node 2 does): they name node 2
+    while it announces itself, and LEADER_NOT_AVAILABLE once it is killed."""
+    assert _create(cluster, "solo", -1, -1, assignments={0: [2]}).error_code == 0
+    _wait("solo: every node names node 2", lambda: cluster.leader("solo") == 2)
+    for node in (1, 3):
+        p = _partitions(cluster, node, "solo")[0]
+        assert p.replica_nodes == [2] and p.isr_nodes == [2], p
+    cluster.kill(2)
+    _wait("nodes 1 and 3 forget the dead leader",
+          lambda: all(_partitions(cluster, n, "solo")[0].leader_id == -1 for n in (1, 3)))
+    p = _partitions(cluster, 1, "solo")[0]
+    assert p.error_code == LEADER_NOT_AVAILABLE and p.replica_nodes == [2], p
 
 
 def _isr(cluster: RaftCluster, node: int, topic: str) -> list[int]:
