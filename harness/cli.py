@@ -192,11 +192,17 @@ def _check_linearizable(path: Path, fmt: str | None, model: str | None,
 @click.option("--bug", "bugs", multiple=True, metavar="NAME",
               help="Plant a reference-broker bug (repeatable).")
 @click.option("--report-dir", default="reports", show_default=True, type=click.Path())
+@click.option("--retention-ms", type=click.IntRange(min=1), default=None,
+              help="Topic retention.ms; the workload then lists log starts and the run "
+                   "checks retention (nothing deleted younger, starts never go back).")
+@click.option("--segment-bytes", type=click.IntRange(min=14), default=4096,
+              show_default=True, help="Topic segment.bytes with --retention-ms.")
 def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | None,
         nemesis: str, nemesis_interval: float, time_limit: float, rate: float,
         concurrency: int, keys: int, acks: str, replication_factor: int | None,
         idempotence: bool, sub_via: str, client: str, seed: int | None,
-        bugs: tuple[str, ...], report_dir: str) -> None:
+        bugs: tuple[str, ...], report_dir: str, retention_ms: int | None,
+        segment_bytes: int) -> None:
     """Run a workload against a cluster under faults, check it and write a report."""
     import random
 
@@ -213,7 +219,8 @@ def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | No
             else min(n, 3),
             idempotence=idempotence, sub_via=sub_via, client=client,
             seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
-            bugs=bugs, report_dir=report_dir)
+            bugs=bugs, report_dir=report_dir, retention_ms=retention_ms,
+            segment_bytes=segment_bytes)
         outcome = execute(opts)
     except LogtrialError as e:
         fail(str(e))

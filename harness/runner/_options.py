@@ -36,6 +36,12 @@ class RunOptions:
     bugs: tuple[str, ...] = ()
     report_dir: str = "reports"
     final_read_timeout_s: float = 30.0
+    #: topic retention.ms (None: the target's default, retention not judged); with it
+    #: the workload lists log starts and the run composes the retention checker.
+    retention_ms: int | None = None
+    #: topic segment.bytes with ``retention_ms``: small, so whole segments close and
+    #: expire within a short run.
+    segment_bytes: int = 4096
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,6 +71,10 @@ class RunOptions:
             bad(f"--keys must be >= 1, not {self.keys}")
         if self.time_limit_s <= 0:
             bad(f"--time-limit must be > 0 seconds, not {self.time_limit_s}")
+        if self.retention_ms is not None and self.retention_ms < 1:
+            bad(f"--retention-ms must be >= 1 ms, not {self.retention_ms}")
+        if self.segment_bytes < 14:
+            bad(f"--segment-bytes must be >= 14 (Kafka's minimum), not {self.segment_bytes}")
         if self.target == "external" and not self.bootstrap:
             bad("--target external needs --bootstrap host:port[,host:port...]")
         if self.bugs and self.target != "reference":
@@ -97,6 +107,9 @@ class RunOptions:
                  "--acks", self.acks, "--replication-factor", str(self.replication_factor),
                  "--idempotence" if self.idempotence else "--no-idempotence",
                  "--sub-via", self.sub_via, "--client", self.client, "--seed", str(self.seed)]
+        if self.retention_ms is not None:
+            args += ["--retention-ms", str(self.retention_ms),
+                     "--segment-bytes", str(self.segment_bytes)]
         for b in self.bugs:
             args += ["--bug", b]
         if self.report_dir != "reports":

@@ -33,11 +33,14 @@ from harness.history import History
 from harness.runner._options import RunOptions
 from harness.workload import (
     CLIENTS,
+    Client,
+    ClientError,
     ClientOptions,
     Interpreter,
     KafkaGenerator,
     KafkaWorkload,
     Recorder,
+    apply,
     create_topics,
     final_reads,
 )
@@ -47,6 +50,10 @@ from harness.workload._netns import call_in_netns
 #: process id of the final reader (far above any worker's, which grow by concurrency
 #: at each crash).
 FINAL_READER = 10_000_000
+#: process id of the last look at the log starts, after the final reads (retention).
+FINAL_OBSERVER = FINAL_READER - 1
+#: with retention: the share of workload ops that list every key's log start and end.
+OFFSETS_SHARE = 0.05
 
 
 @dataclass(slots=True)
@@ -77,14 +84,30 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def check_history(history: History, opts: RunOptions) -> CheckResult:
-    """The run's verdict: every applicable checker, composed by severity."""
+    """The run's verdict: every applicable checker, composed by severity.
+
+    With ``retention_ms`` the retention checker judges every deletion the ``offsets``
+    ops observed, and the log checker exempts records below the highest observed log
+    start (``deleted_below``) from lost-write, unseen and poll-skip."""
     def log() -> CheckResult:
         from harness.checkers.log import LogCheckOptions
         from harness.checkers.log import check as log_check
+        from harness.checkers.retention import observed_log_starts
 
         sub_via: Literal["assign", "subscribe"] = (
             "subscribe" if opts.sub_via == "subscribe" else "assign")
-        return log_check(history, LogCheckOptions(sub_via=sub_via, acks=opts.acks))
+        below = observed_log_starts(history) if opts.retention_ms is not None else {}
+        return log_check(history, LogCheckOptions(sub_via=sub_via, acks=opts.acks,
+                                                  deleted_below=below))
+
+    def retention() -> CheckResult:
+        from harness.checkers.retention import RetentionCheckOptions
+        from harness.checkers.retention import check as retention_check
+        from harness.runner._setup import faults_of
+
+        clock = any(f.kind == "clock" for f in faults_of(opts))
+        return retention_check(history, RetentionCheckOptions(
+            retention_ms=opts.retention_ms, clock_faults=clock))
 
     def groups() -> CheckResult:
         from harness.checkers.groups import GroupsCheckOptions
@@ -95,7 +118,23 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
     checks = [guarded("log", log)]
     if opts.sub_via == "subscribe":  # only consumer groups commit and report membership
         checks.append(guarded("groups", groups))
+    if opts.retention_ms is not None:  # only then does the workload list log starts
+        checks.append(guarded("retention", retention))
     return compose("run", checks)
+
+
+def observe_log_starts(rec: Recorder, client: Client, process: int, keys: list[str]) -> None:
+    """One ``offsets`` op (after an ``assign``) by a fresh ``process``, recorded like
+    any op. After the final reads it makes the highest observed log start cover every
+    deletion the final reader may have met, so that ``deleted_below`` exempts them."""
+    for f in ("assign", "offsets"):
+        rec.record(process, "invoke", f, keys)
+        try:
+            done = apply(client, f, keys)
+        except ClientError as e:
+            rec.record(process, e.outcome, f, keys, error=e.error)
+            return
+        rec.record(process, "ok", f, done)
 
 
 class _Progress:
@@ -180,8 +219,12 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             con.print(f"cluster up: {opts.target} x{opts.nodes} on {opts.backend} "
                       f"({bootstrap})")
             ns = cluster.client_netns()
+            topic_configs = {} if opts.retention_ms is None else {
+                "retention.ms": str(opts.retention_ms),
+                "segment.bytes": str(opts.segment_bytes)}
             call_in_netns(ns, lambda: create_topics(bootstrap, prefix, keys,
-                                                    opts.replication_factor))
+                                                    opts.replication_factor,
+                                                    configs=topic_configs))
             # Group members poll longer: kafka-python 3.0.12 can drop a join when a short
             # poll returns between its JoinGroup and SyncGroup answers.
             poll_s = 0.2 if opts.sub_via == "subscribe" else 0.01
@@ -198,7 +241,9 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
                                     topics=[f"{prefix}{k}" for k in keys])
             gen = KafkaGenerator.start(KafkaWorkload(
                 keys=tuple(keys), rate=opts.rate,
-                sub_via="subscribe" if opts.sub_via == "subscribe" else "assign"), opts.seed)
+                sub_via="subscribe" if opts.sub_via == "subscribe" else "assign",
+                offsets_share=OFFSETS_SHARE if opts.retention_ms is not None else 0.0),
+                opts.seed)
             t0 = time.monotonic()
             try:
                 with _Progress(con, rec, opts.time_limit_s, nemesis.active) as progress:
@@ -225,6 +270,12 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
                                     reopen=lambda p: client_cls(copts, p))
                     finally:
                         reader.close()
+                    if opts.retention_ms is not None:
+                        observer = client_cls(copts, FINAL_OBSERVER)
+                        try:
+                            observe_log_starts(rec, observer, FINAL_OBSERVER, keys)
+                        finally:
+                            observer.close()
 
                 try:
                     call_in_netns(ns, final)
