@@ -8,7 +8,9 @@
 - `store`: the `__consumer_offsets` log (record batches in a PartitionLog), replay and
   crash-safe compaction.
 - `driver`: the asyncio driver the broker uses (`GroupService`: batches requests, fsyncs
-  off the event loop, acknowledges only durable state).
+  off the event loop, acknowledges only durable state) over any `GroupLog`: the local
+  store on one node; in a cluster a Raft-replicated `__consumer_offsets` partition
+  (`reference_broker.cluster.groups`), which may depose it (`Deposed`).
 - `PLANTED_BUGS`: deliberate misbehaviours (off by default) for the harness's quality tests.
 
 The wire side (every version of FindCoordinator, JoinGroup, SyncGroup, Heartbeat,

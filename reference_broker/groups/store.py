@@ -17,6 +17,10 @@ records are dead), crash-safely:
 3. delete `.old`.
 `open` finishes or discards an interrupted rewrite: without a live directory the
 snapshot is complete (step 2 began only after step 1 ended), with one it is garbage.
+
+`encode_batch` / `decode_batch` are the batch format, shared with the replicated
+`__consumer_offsets` of a cluster (`reference_broker.cluster.groups`), whose Raft
+no-ops are control batches that hold no group records.
 """
 
 from __future__ import annotations
