@@ -229,18 +229,8 @@ class Interpreter:
         return [s.process for s in self._slots]
 
 
-def final_reads(recorder: Recorder, client: Client, process: int, keys: list[str],
-                timeout_s: float, stop: threading.Event | None = None, *,
-                reopen: Callable[[int], Client] | None = None) -> dict[str, int]:
-    """Jepsen's final phase: assign every key from the start and poll until every
-    acknowledged offset is reached or ``timeout_s`` passes. Returns, per key, the
-    highest offset read. Every op is recorded like any other.
-
-    A poll or assign that ends ``info`` (e.g. a timeout while the healed cluster still
-    elects leaders) crashes the reader; with ``reopen`` a fresh reader (next process
-    id, ``reopen(process)``) starts over from offset 0 until the timeout, as Jepsen's
-    final readers do, instead of giving up with acknowledged offsets unread (which the
-    log checker would then call ``unseen``). Readers it opened, it closes."""
+def _acked_offsets(recorder: Recorder) -> dict[str, int]:
+    """Per key, the highest offset an ``ok`` send acknowledged so far."""
     targets: dict[str, int] = {}
     for op in recorder.history().ops:
         if op.type == "ok" and op.f == "send":
@@ -248,15 +238,46 @@ def final_reads(recorder: Recorder, client: Client, process: int, keys: list[str
                 k, (off, _) = mop[1], mop[2]
                 if off is not None and off > targets.get(k, -1):
                     targets[k] = off
+    return targets
+
+
+def final_reads(recorder: Recorder, client: Client, process: int, keys: list[str],
+                timeout_s: float, stop: threading.Event | None = None, *,
+                reopen: Callable[[int], Client] | None = None,
+                stall_s: float = 5.0) -> dict[str, int]:
+    """Jepsen's final phase: assign every key from the start and poll until every
+    acknowledged offset is reached or ``timeout_s`` passes. Returns, per key, the
+    highest offset read. Every op is recorded like any other. The acknowledged offsets
+    are looked up again before stopping, so an ack recorded late (a worker that
+    outlived the drain) is read too.
+
+    A reader can fail to make progress: a poll or assign that ends ``info`` (e.g. a
+    timeout while the healed cluster still elects leaders), or ``stall_s`` seconds of
+    polls that return nothing new while offsets remain unread (seen: a kafka-python
+    consumer whose first offset lookup never completed returned nothing for 30 s from
+    a healthy cluster). With ``reopen`` a fresh reader (next process id,
+    ``reopen(process)``) then starts over from offset 0, until the timeout, instead of
+    leaving acknowledged offsets unread, which the log checker would call ``unseen``.
+    Readers it opened, it closes."""
+    targets = _acked_offsets(recorder)
     seen: dict[str, int] = {}
     end = time.monotonic() + timeout_s
     opened: Client | None = None
+    assign = True
     try:
         while True:
-            if _final_pass(recorder, client, process, keys, targets, seen, end, stop):
-                break
-            if reopen is None or time.monotonic() >= end or (stop is not None
-                                                            and stop.is_set()):
+            done = _final_pass(recorder, client, process, keys, targets, seen, end, stop,
+                               stall_s if reopen is not None else None, assign)
+            assign = True
+            if done and time.monotonic() < end and not (stop is not None
+                                                        and stop.is_set()):
+                targets = _acked_offsets(recorder)  # a late ack: the same reader goes on
+                done = all(seen.get(k, -1) >= off for k, off in targets.items())
+                if not done:
+                    assign = False
+                    continue
+            if done or reopen is None or time.monotonic() >= end or (
+                    stop is not None and stop.is_set()):
                 break
             if opened is not None:
                 opened.close()
@@ -276,19 +297,27 @@ def final_reads(recorder: Recorder, client: Client, process: int, keys: list[str
 
 def _final_pass(recorder: Recorder, client: Client, process: int, keys: list[str],
                 targets: dict[str, int], seen: dict[str, int], end: float,
-                stop: threading.Event | None) -> bool:
-    """One reader's assign and polls; False if it crashed (an ``info`` op) before
-    reaching ``targets`` or the deadline, so that a new reader should take over."""
-    recorder.record(process, "invoke", "assign", keys)
-    try:
-        client.assign(keys)
-        recorder.record(process, "ok", "assign", keys)
-    except ClientError as e:
-        recorder.record(process, e.outcome, "assign", keys, error=e.error)
-        return e.outcome != "info"
+                stop: threading.Event | None, stall_s: float | None,
+                assign: bool = True) -> bool:
+    """One reader's assign (unless it goes on) and polls; True once ``targets`` are
+    reached (or the deadline or ``stop``), False if it crashed (an ``info`` op) or
+    stalled, so that a new reader should take over."""
+    if assign:
+        recorder.record(process, "invoke", "assign", keys)
+        try:
+            client.assign(keys)
+            recorder.record(process, "ok", "assign", keys)
+        except ClientError as e:
+            recorder.record(process, e.outcome, "assign", keys, error=e.error)
+            return e.outcome != "info"
+    progress_at = time.monotonic()
     while time.monotonic() < end and not (stop is not None and stop.is_set()):
         if all(seen.get(k, -1) >= off for k, off in targets.items()):
             return True
+        if stall_s is not None and time.monotonic() - progress_at > stall_s:
+            log.info("final reader %d read nothing new for %.1f s: replacing it",
+                     process, stall_s)
+            return False
         recorder.record(process, "invoke", "poll", [["poll"]])
         try:
             polled = client.poll()
@@ -300,5 +329,7 @@ def _final_pass(recorder: Recorder, client: Client, process: int, keys: list[str
         recorder.record(process, "ok", "poll", [["poll", polled]])
         for k, pairs in polled.items():
             if pairs:
+                if pairs[-1][0] > seen.get(k, -1):
+                    progress_at = time.monotonic()
                 seen[k] = max(seen.get(k, -1), pairs[-1][0])
     return True

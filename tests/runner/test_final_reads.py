@@ -70,3 +70,47 @@ def test_without_reopen_a_crashed_reader_gives_up_and_the_checker_sees_unseen() 
     log = _Log(5, fail_polls=1)
     assert final_reads(rec, log.reader(7), 7, ["0"], 10.0) == {}
     assert "unseen" in check(rec.history()).anomalies
+
+
+def test_a_stalled_final_reader_is_replaced() -> None:
+    """A reader whose polls return nothing while acknowledged offsets remain unread
+    (a kafka-python consumer stuck before its first fetch) is replaced after
+    ``stall_s``; the next one reads everything."""
+    rec = Recorder(None)
+    _acknowledge(rec, 3)
+    log = _Log(3, fail_polls=0)
+
+    class Stuck:
+        def assign(self, keys: list[str]) -> None:
+            pass
+
+        def poll(self) -> dict[str, list[list[int]]]:
+            return {}
+
+        def close(self) -> None:
+            pass
+
+    seen = final_reads(rec, Stuck(), 7, ["0"], 10.0, reopen=log.reader,  # type: ignore[arg-type]
+                       stall_s=0.3)
+    assert seen == {"0": 2} and log.opened == [8]
+    assert check(rec.history()).valid is True
+
+
+def test_an_ack_recorded_during_the_final_reads_is_read_too() -> None:
+    rec = Recorder(None)
+    _acknowledge(rec, 2)
+    log = _Log(4, fail_polls=0)
+    reader = log.reader(7)
+    real_poll = reader.poll
+    late: list[int] = [2, 3]
+
+    def poll() -> dict[str, list[list[int]]]:
+        while late:  # a worker that outlived the drain acknowledges during the reads
+            o = late.pop(0)
+            rec.record(1, "invoke", "send", [["send", "0", 100 + o]])
+            rec.record(1, "ok", "send", [["send", "0", [o, 100 + o]]])
+        return real_poll()
+
+    reader.poll = poll
+    assert final_reads(rec, reader, 7, ["0"], 10.0, reopen=log.reader) == {"0": 3}
+    assert check(rec.history()).valid is True
