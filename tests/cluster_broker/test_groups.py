@@ -157,6 +157,26 @@ def test_committed_offsets_survive_a_coordinator_kill(cluster: RaftCluster) -> N
     assert r.error_code == NOT_COORDINATOR
 
 
+def test_offsets_never_go_back_when_the_leadership_flips_back(cluster: RaftCluster) -> None:
+    """Commit 3 at A; kill A; commit 7 at the next coordinator B; restart A, kill B:
+    whoever coordinates now (A again, or C) has 7, never the 3 A once knew."""
+    topic = "f-" + uuid.uuid4().hex[:6]
+    group = "grp-" + topic
+    _create_topic(cluster, topic)
+    _produce(cluster, topic, 10, 1)
+    _ck_commit(cluster, group, {(topic, 0): 3})
+    first = _find_coordinator(cluster, group)
+    cluster.kill(first)
+    second = _find_coordinator(cluster, group, not_=first)
+    _ck_commit(cluster, group, {(topic, 0): 7})
+    assert _fetch_offsets(cluster, second, group, topic, 1) == {0: 7}
+    cluster.start(first)
+    time.sleep(1.0)  # let the restarted node catch up as a follower
+    cluster.kill(second)
+    third = _find_coordinator(cluster, group, not_=second)
+    assert _fetch_offsets(cluster, third, group, topic, 1) == {0: 7}
+
+
 def test_full_cluster_restart_keeps_records_and_offsets(cluster: RaftCluster) -> None:
     topic = "r-" + uuid.uuid4().hex[:6]
     _create_topic(cluster, topic, partitions=2)
