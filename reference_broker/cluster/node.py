@@ -623,12 +623,12 @@ class Cluster:
         g: RaftGroup = p.replica
         if not g.serving:
             return AppendResult(errors.NOT_LEADER_OR_FOLLOWER)
-        if acks == -1:
+        min_isr = p.config.min_insync_replicas
+        if acks == -1 and min_isr > 1:  # the leader itself is always in sync
             isr = self.isr(g)
-            if len(isr) < p.config.min_insync_replicas:
+            if len(isr) < min_isr:
                 return AppendResult(errors.NOT_ENOUGH_REPLICAS, message=(
-                    f"ISR {isr} of {g.name} is smaller than min.insync.replicas "
-                    f"{p.config.min_insync_replicas}"))
+                    f"ISR {isr} of {g.name} is smaller than min.insync.replicas {min_isr}"))
         checked = p.validate(data)
         if isinstance(checked, AppendResult):
             return checked
