@@ -4,26 +4,26 @@
 configs (CreateTopics, IncrementalAlterConfigs) override the matching `log.*` defaults
 with the topic-level names Kafka uses:
 
-| broker property                   | topic property     | default        |
-|-----------------------------------|--------------------|----------------|
-| log.segment.bytes                 | segment.bytes      | 1073741824     |
-| log.roll.ms                       | segment.ms         | 604800000      |
-| log.retention.ms                  | retention.ms       | 604800000      |
-| log.retention.bytes               | retention.bytes    | -1 (unbounded) |
-| message.max.bytes                 | max.message.bytes  | 1048588        |
-| log.flush.policy                  | flush.policy       | always         |
-| log.flush.interval.ms             | flush.ms           | 1000           |
-| min.insync.replicas               | min.insync.replicas| 1              |
+| broker property                   | topic property      | default        |
+|-----------------------------------|---------------------|----------------|
+| log.segment.bytes                 | segment.bytes       | 1073741824     |
+| log.roll.ms                       | segment.ms          | 604800000      |
+| log.retention.ms                  | retention.ms        | 604800000      |
+| log.retention.bytes               | retention.bytes     | -1 (unbounded) |
+| message.max.bytes                 | max.message.bytes   | 1048588        |
+| log.flush.policy                  | flush.policy        | always         |
+| log.flush.interval.ms             | flush.ms            | 1000           |
+| min.insync.replicas               | min.insync.replicas | 1              |
 
 `log.flush.policy` is ours (Kafka expresses it as flush.messages / flush.ms):
 `always` fsyncs before acknowledging, `interval` every `log.flush.interval.ms`,
 `never` leaves it to the OS. Other broker properties: num.partitions (1),
 auto.create.topics.enable (true), log.retention.check.interval.ms (300000),
-socket.request.max.bytes (104857600), log.index.interval.bytes (4096), and the group
+socket.request.max.bytes (104857600), log.index.interval.bytes (4096), the
 replication settings of a cluster: default.replication.factor (min(3, nodes)) and
 replica.lag.time.max.ms (30000: a follower that has not held the leader's whole log
-for that long leaves the ISR), and the group
-coordinator's group.initial.rebalance.delay.ms (3000), group.min.session.timeout.ms
+for that long leaves the ISR; min.insync.replicas only gates acks=all in a cluster),
+and the group coordinator's group.initial.rebalance.delay.ms (3000), group.min.session.timeout.ms
 (6000), group.max.session.timeout.ms (1800000), offsets.retention.minutes (10080).
 An unknown key or a malformed value is a ConfigError naming the key and what it
 expected; the CLI turns it into exit status 2.
