@@ -9,7 +9,8 @@ connection instead so that the producer notices. On one node acks=1 and acks=-1 
 same: the high watermark is the log end after the append (which fsyncs first under
 flush.policy=always). In a cluster the partition's Raft group appends instead
 (`reference_broker.cluster.Cluster.produce`): acks=1 after the leader's write, acks=-1
-after the commit, NOT_LEADER_OR_FOLLOWER on any node but the leader.
+after the commit, NOT_LEADER_OR_FOLLOWER on any node but the leader, and for acks=-1
+NOT_ENOUGH_REPLICAS (nothing appended) while the ISR is below min.insync.replicas.
 Produce v13 names topics by id.
 """
 
