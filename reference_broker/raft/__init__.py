@@ -3,7 +3,8 @@
 - `RaftNode` (`_node`): one member of a group; messages, ticks and ``now_ms`` in,
   a `Ready` of effects out. Its module docstring is the spec and the driver
   contract. `RaftConfig` holds timeouts, batching, pipelining and planted bugs;
-  `Status` is a read-only snapshot (role, term, leader, commit, follower match).
+  `Status` is a read-only snapshot (role, term, leader, commit, follower match and
+  when each follower was last caught up).
 - `_messages`: the RPCs (`PreVote`, `RequestVote`, `AppendEntries`, their
   responses, `TimeoutNow`, `InstallSnapshot`) and `Entry`.
 - `_log`: `LogStorage` (what a backing store offers), `HardState`, `Snapshot`
