@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from suites.chaos.test_planted_bugs import _summary
+from suites.chaos.test_planted_bugs import reference_only as reference_only  # a fixture
+
 pytestmark = pytest.mark.chaos
 
 #: One node, no faults: retention.ms 1 s over 2 KiB segments (~1 s of one key's sends
@@ -20,18 +23,6 @@ RETENTION_RUN: dict[str, Any] = {"nodes": 1, "replication_factor": 1, "nemesis":
                                  "time_limit_s": 5.0, "retention_ms": 1000,
                                  "segment_bytes": 2048, "concurrency": 3,
                                  "final_read_timeout_s": 10.0}
-
-
-def _summary(outcome: Any) -> str:
-    r = outcome.result
-    return (f"verdict {r.valid}; anomalies {dict(r.counts)}; error {r.error}; "
-            f"run dir {outcome.run_dir}")
-
-
-@pytest.fixture
-def reference_only(logtrial_config: Any) -> None:
-    if logtrial_config.target != "reference":
-        pytest.skip("planted bugs exist only in the reference broker")
 
 
 @pytest.mark.usefixtures("reference_only")
