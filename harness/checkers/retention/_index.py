@@ -102,7 +102,7 @@ def build(history: History) -> RetentionIndex:
                     ix.fails += t == "fail"
                     ix.infos += t == "info"
                     continue
-                inv = partner[p] if p < len(partner) else -1
+                inv = partner[p] if p < len(partner) and partner[p] >= 0 else p
                 starts = _starts(op.value)
                 ix.observations.append(Observation(
                     inv=inv, done=p, time_ns=op.time, process=op.process, starts=starts,
