@@ -134,6 +134,10 @@ class RaftGroup:
         are fsynced (`Cluster.sync_later`: one fsync for every Ready that waits)."""
         persist(self.storage, ready.truncate_from, ready.entries, ready.hard_state,
                 False, snapshot=ready.snapshot, reset=ready.reset)
+        if ready.reset and ready.snapshot is not None:
+            log.info("%s: installed the leader's snapshot at index %d (log start offset "
+                     "%d)", self.name, ready.snapshot.index,
+                     self.storage.end_offset(ready.snapshot.index))
         if not ready.sync and not self.after_sync:
             self._effects(ready)  # nothing to make durable, nothing of ours queued
         else:

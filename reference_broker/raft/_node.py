@@ -37,8 +37,11 @@ The protocol (Ongaro's thesis; etcd-raft's progress tracking):
   AppendEntries of up to ``max_batch_entries`` / ``max_batch_bytes`` each. A
   rejection falls back to probing from the follower's hint; no progress for
   ``2 * heartbeat_interval_ms`` with messages in flight is taken as loss and also
-  falls back to probing. Proposals made between two `ready()` calls travel
-  together (batching); an idle follower hears a new commit index at once.
+  falls back to probing. While a probe is unanswered the follower gets only empty
+  heartbeats (etcd-raft's paused probe), whose answer sends the next probe, so a
+  dead or paused follower does not pile up copies of the same entries. Proposals
+  made between two `ready()` calls travel together (batching); an idle follower
+  hears a new commit index at once.
 - A follower that receives entries conflicting with its own drops its log from the
   first conflict on (never at or below its commit index: that raises
   `RaftInvariantError`) and appends the leader's.
@@ -729,12 +732,18 @@ class RaftNode:
         pr = self._progress[peer]
         if pr.replicating and pr.inflight and \
                 now_ms - pr.progress_ms >= 2 * self.config.heartbeat_interval_ms:
-            pr.replicating = False  # presumed lost: probe from what is known to match
-            pr.inflight.clear()
+            pr.replicating = False  # presumed lost (or the follower is down): probe
+            pr.inflight.clear()  # from what is known to match, once it answers
             pr.next = pr.match + 1
+            pr.probe_sent = True
         if not pr.replicating:
-            pr.probe_sent = False  # re-probe: the last probe or its answer may be lost
-            self._send_append(peer, now_ms)
+            if pr.probe_sent:
+                # The last probe or its answer may be lost, or the follower is down or
+                # paused: a heartbeat asks first (its answer re-opens probing), so a
+                # silent follower is not sent the same entries again and again.
+                self._send_empty_append(peer, pr, now_ms)
+            else:
+                self._send_append(peer, now_ms)
             return
         sent = len(self._out)
         self._send_append(peer, now_ms)
