@@ -167,3 +167,20 @@ def test_restart_after_compaction_starts_from_the_point() -> None:
     commit_values(c, lead, 2)
     assert len({c.storage[i].last_index() for i in c.ids}) == 1
     assert all(c.log_terms(i) == c.log_terms(lead) for i in c.ids)
+
+
+def test_a_silent_follower_gets_heartbeats_not_the_same_entries_again() -> None:
+    c = Cluster(3)
+    lead = c.elect()
+    silent = next(i for i in c.ids if i != lead)
+    c.isolate(silent)
+    commit_values(c, lead, 3)
+    c.advance(300)  # the pipelined sends stall: back to probing
+    before = len(c.readies[lead])
+    c.advance(500)
+    sent = [m for r in c.readies[lead][before:] for m in r.messages
+            if isinstance(m, AppendEntries) and m.dst == silent]
+    assert len(sent) >= 5 and all(not m.entries for m in sent)
+    c.heal()
+    c.advance(200)  # a heartbeat's answer re-opens probing: it catches up
+    assert c.storage[silent].last_index() == c.storage[lead].last_index()
