@@ -2,12 +2,16 @@
 
 Group state (offset commits and group metadata: `reference_broker.groups._records`)
 lives in the internal topic ``__consumer_offsets``: ``offsets.topic.num.partitions``
-partitions (default `DEFAULT_PARTITIONS`; every node a replica; data in
-``<data-dir>/__consumer_offsets-<i>/``), each a Raft group like any partition. A group
-belongs to partition ``abs(java_string_hash(group_id)) % partitions`` (Kafka's rule)
-and its coordinator is that partition's leader:
+partitions (default `DEFAULT_PARTITIONS`; data in ``<data-dir>/__consumer_offsets-<i>/``),
+each a Raft group like any partition, among ``offsets.topic.replication.factor``
+replicas (default `DEFAULT_REPLICATION`, at most the number of nodes; placed by
+`assign_replicas`). Both settings must be the same on every node and never change
+for a data dir (a smaller partition count is refused at start). A group belongs to
+partition ``abs(java_string_hash(group_id)) % partitions`` (Kafka's rule) and its
+coordinator is that partition's leader:
 
-- FindCoordinator answers the leader this node's Raft group knows, or
+- FindCoordinator answers the leader as this node knows it (from its Raft group, or
+  on a node that is no replica from the leader's announcements), or
   COORDINATOR_NOT_AVAILABLE while there is none (`ReplicatedGroups.coordinator`).
 - A node serves a partition's groups only while it leads it (`OffsetsPartition`).
   Once it leads and every entry of its log is committed (its own no-op included, so
@@ -79,13 +83,15 @@ from reference_broker.raft import Ready, Role
 from .storage import RaftPartitionLog
 
 if TYPE_CHECKING:
-    from .node import Cluster, RaftGroup
+    from .node import Cluster, NonReplica, RaftGroup
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 PARTITIONS_KEY = "offsets.topic.num.partitions"
 DEFAULT_PARTITIONS = 3
+REPLICATION_KEY = "offsets.topic.replication.factor"
+DEFAULT_REPLICATION = 3  # Kafka's default
 COMMIT_TIMEOUT_MS = 5000  # Kafka's offsets.commit.timeout.ms default
 _LOAD_CHUNK = 256  # entries read at a time while loading
 
@@ -104,15 +110,24 @@ def partition_for(group_id: str, partitions: int) -> int:
 
 def partition_count(raw: dict[str, str] | Any) -> int:
     """``offsets.topic.num.partitions`` from the broker's raw config; ValueError if bad."""
-    value = (raw or {}).get(PARTITIONS_KEY)
+    return _positive(raw, PARTITIONS_KEY, DEFAULT_PARTITIONS)
+
+
+def replication_factor(raw: dict[str, str] | Any, nodes: int) -> int:
+    """``offsets.topic.replication.factor``, at most ``nodes``; ValueError if bad."""
+    return min(_positive(raw, REPLICATION_KEY, DEFAULT_REPLICATION), nodes)
+
+
+def _positive(raw: dict[str, str] | Any, key: str, default: int) -> int:
+    value = (raw or {}).get(key)
     if value is None:
-        return DEFAULT_PARTITIONS
+        return default
     try:
         n = int(str(value).strip())
     except ValueError:
         n = 0
     if n < 1:
-        raise ValueError(f"{PARTITIONS_KEY}={value!r}: expected an integer >= 1")
+        raise ValueError(f"{key}={value!r}: expected an integer >= 1")
     return n
 
 
@@ -170,7 +185,8 @@ class OffsetsPartition:
                  timeout_ms: int) -> None:
         self.index = index
         self.name = f"{TOPIC}-{index}"
-        self.group: RaftGroup | None = None  # set once added to the cluster
+        self.group: RaftGroup | None = None  # set once added to the cluster ...
+        self.remote: NonReplica | None = None  # ... or this, if this node is no replica
         self.service: GroupService | None = None
         self.term = 0  # the term `service` was loaded in
         self.broken: str | None = None  # why the log cannot be loaded
@@ -251,10 +267,14 @@ class ReplicatedGroups:
         """Add the offsets partitions' Raft groups to ``cluster`` and become
         ``ctx.groups`` (replacing the single-node service the startup hook opened on a
         fresh data dir). Bad settings or data stop the broker (exit status 2)."""
+        from .node import NonReplica, assign_replicas  # node imports this module
+
         ctx = cluster.ctx
         data_dir: Path = ctx.data_dir
+        raw = getattr(ctx.config, "raw", {})
         try:
-            n = partition_count(getattr(ctx.config, "raw", {}))
+            n = partition_count(raw)
+            rf = replication_factor(raw, len(cluster.voters))
             _adopt_single_node_store(ctx)
             _check_partition_dirs(data_dir, n)
         except ValueError as exc:
@@ -262,17 +282,21 @@ class ReplicatedGroups:
             raise SystemExit(2) from None
         config = config_from_broker(ctx.config)
         parts = [OffsetsPartition(i, config, ctx.now_ms, COMMIT_TIMEOUT_MS) for i in range(n)]
-        for p in parts:
+        for p, replicas in zip(parts, assign_replicas(cluster.voters, n, rf), strict=True):
+            if cluster.node_id not in replicas:
+                p.remote = cluster.others[p.name] = NonReplica(p.name, tuple(replicas))
+                continue
             plog = PartitionLog.open(data_dir / p.name, LogConfig(flush="never"), ctx.now_ms())
             p.group = cluster._add_group(p.name, RaftPartitionLog(plog, ctx.now_ms),
-                                         p.on_commit)
+                                         p.on_commit, voters=replicas)
         self = cls(parts)
         ctx.groups = self
         return self
 
     def coordinator(self, group_id: str) -> int | None:
         """The node id of the group's coordinator, as far as this node knows."""
-        g = self._partition(group_id).group
+        p = self._partition(group_id)
+        g = p.group or p.remote
         return g.leader_id if g is not None else None
 
     # ----- the GroupService API -------------------------------------------------------
