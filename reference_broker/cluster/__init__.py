@@ -6,9 +6,10 @@
   creation, replica assignment) and the Kafka semantics of replicated produce (acks,
   high watermark, ISR, min.insync.replicas).
 - `groups`: `ReplicatedGroups`, group coordinators whose state lives in the Raft
-  groups of ``__consumer_offsets`` (``offsets.topic.num.partitions``, default 3, every
-  node a replica); a group's coordinator is its partition's leader, so groups and
-  committed offsets survive coordinator failover and full-cluster restarts.
+  groups of ``__consumer_offsets`` (``offsets.topic.num.partitions`` and
+  ``offsets.topic.replication.factor``, default 3 each); a group's coordinator is its
+  partition's leader, so groups and committed offsets survive coordinator failover
+  and full-cluster restarts.
 
 Replication: a topic's replication factor is 1..nodes (CreateTopics, or
 ``default.replication.factor`` = min(3, nodes) when unset); each partition's Raft
