@@ -77,6 +77,18 @@ class RaftCluster:
             time.sleep(0.05)
         raise AssertionError(f"node {n} did not start:\n{err_path.read_text()[-3000:]}")
 
+    def wait_acquainted(self, timeout_s: float = 10.0) -> None:
+        """Wait until every node lists every broker in Metadata (each has heard the
+        others' hello): before that a client may be sent to a controller it cannot
+        resolve (kafka-python: UnknownBrokerIdError)."""
+        deadline = time.monotonic() + timeout_s
+        for n in self.alive():
+            while len(self.metadata(n, []).brokers) < len(self.ports):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"node {n} does not know every broker after "
+                                         f"{timeout_s} s")
+                time.sleep(0.05)
+
     def kill(self, n: int) -> None:
         p = self.procs[n]
         p.send_signal(signal.SIGKILL)
@@ -145,6 +157,7 @@ def cluster_factory(tmp_path: Path) -> Iterator[Callable[..., RaftCluster]]:
         made.append(c)
         for n in (1, 2, 3):
             c.start(n)
+        c.wait_acquainted()
         return c
 
     try:
