@@ -11,9 +11,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import msgspec
 import pytest
 
-from reference_broker.cluster import assign_replicas
+from reference_broker.cluster import TopicCommand, assign_replicas
 from reference_broker.config import ConfigError, broker_config, validate_topic_configs
 from tests.broker._wire import Wire, make_batch, produce
 from tests.cluster_broker.conftest import RaftCluster
@@ -69,6 +70,14 @@ def test_assign_replicas_round_robin_from_the_partition_index() -> None:
     assert assign_replicas([1, 2, 3], 2, 3) == [[1, 2, 3], [2, 3, 1]]
     with pytest.raises(ValueError, match="replication factor 4"):
         assign_replicas([1, 2, 3], 1, 4)
+
+
+def test_topic_commands_written_before_replicas_existed_still_decode() -> None:
+    old = msgspec.msgpack.encode(["t", 2, {}, "id"])  # name, partitions, configs, id
+    cmd = msgspec.msgpack.decode(old, type=TopicCommand)
+    assert cmd.replicas == []  # every node replicates every partition
+    new = TopicCommand("t", 2, {}, "id", [[1, 2], [2, 3]])
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(new), type=TopicCommand) == new
 
 
 def test_replication_configs_parse_and_refuse_bad_values() -> None:
