@@ -42,7 +42,10 @@ log within the last ``replica.lag.time.max.ms`` (Raft's ``Status.caught_up_ms``)
 ``min.insync.replicas`` is a gate on top of the Raft quorum, as in Kafka with KRaft:
 an acks=all produce to a partition whose ISR is smaller is refused with
 NOT_ENOUGH_REPLICAS before anything is appended (definite), while a commit still needs
-a majority of the replicas whatever the ISR. acks=1 and acks=0 are not gated.
+a majority of the replicas whatever the ISR. acks=1 and acks=0 are not gated. So
+min.insync.replicas can only raise the bar: unlike Kafka, where a shrunken ISR of one
+still commits when min.insync.replicas=1, a replication factor of 2 here needs both
+replicas for every commit (a majority of two), and one of 3 cannot commit alone.
 """
 
 from __future__ import annotations
