@@ -197,11 +197,15 @@ def _check_linearizable(path: Path, fmt: str | None, model: str | None,
                    "checks retention (nothing deleted younger, starts never go back).")
 @click.option("--segment-bytes", type=click.IntRange(min=14), default=4096,
               show_default=True, help="Topic segment.bytes with --retention-ms.")
+@click.option("--max-stale-ms", type=click.IntRange(min=0), default=3000, show_default=True,
+              help="Freshness allowance: an end offset read this long after a write was "
+                   "acknowledged must include it.")
 def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | None,
         nemesis: str, nemesis_interval: float, time_limit: float, rate: float,
         concurrency: int, keys: int, acks: str, replication_factor: int | None,
         idempotence: bool, sub_via: str, client: str, seed: int | None,
         bugs: tuple[str, ...], report_dir: str, retention_ms: int | None,
+        max_stale_ms: int,
         segment_bytes: int) -> None:
     """Run a workload against a cluster under faults, check it and write a report."""
     import random
@@ -220,6 +224,7 @@ def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | No
             idempotence=idempotence, sub_via=sub_via, client=client,
             seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
             bugs=bugs, report_dir=report_dir, retention_ms=retention_ms,
+            max_stale_ms=max_stale_ms,
             segment_bytes=segment_bytes)
         outcome = execute(opts)
     except LogtrialError as e:

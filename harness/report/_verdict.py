@@ -63,7 +63,8 @@ def guarantee_table() -> dict[str, str]:
     import importlib
 
     table = dict(FALLBACK_GUARANTEES)
-    for module in ("harness.checkers.log", "harness.checkers.groups"):
+    for module in ("harness.checkers.log", "harness.checkers.groups",
+                   "harness.checkers.retention", "harness.checkers.freshness"):
         try:
             guarantees = importlib.import_module(module).GUARANTEES
         except Exception:  # a checker may be absent or broken: keep the fallback

@@ -42,6 +42,9 @@ class RunOptions:
     #: topic segment.bytes with ``retention_ms``: small, so whole segments close and
     #: expire within a short run.
     segment_bytes: int = 4096
+    #: the freshness checker's allowance: an end offset read this long after a write
+    #: was acknowledged must include it (see harness.checkers.freshness).
+    max_stale_ms: int = 3000
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +78,8 @@ class RunOptions:
             bad(f"--retention-ms must be >= 1 ms, not {self.retention_ms}")
         if self.segment_bytes < 14:
             bad(f"--segment-bytes must be >= 14 (Kafka's minimum), not {self.segment_bytes}")
+        if self.max_stale_ms < 0:
+            bad(f"--max-stale-ms must be >= 0, not {self.max_stale_ms}")
         if self.target == "external" and not self.bootstrap:
             bad("--target external needs --bootstrap host:port[,host:port...]")
         if self.bugs and self.target != "reference":
@@ -110,6 +115,8 @@ class RunOptions:
         if self.retention_ms is not None:
             args += ["--retention-ms", str(self.retention_ms),
                      "--segment-bytes", str(self.segment_bytes)]
+        if self.max_stale_ms != 3000:
+            args += ["--max-stale-ms", str(self.max_stale_ms)]
         for b in self.bugs:
             args += ["--bug", b]
         if self.report_dir != "reports":

@@ -52,7 +52,8 @@ from harness.workload._netns import call_in_netns
 FINAL_READER = 10_000_000
 #: process id of the last look at the log starts, after the final reads (retention).
 FINAL_OBSERVER = FINAL_READER - 1
-#: with retention: the share of workload ops that list every key's log start and end.
+#: the share of workload ops that list every key's log start and end offset (the
+#: freshness checker's reads; with retention also the retention checker's).
 OFFSETS_SHARE = 0.05
 
 
@@ -88,7 +89,8 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
 
     With ``retention_ms`` the retention checker judges every deletion the ``offsets``
     ops observed, and the log checker exempts records below the highest observed log
-    start (``deleted_below``) from lost-write, unseen and poll-skip."""
+    start (``deleted_below``) from lost-write, unseen and poll-skip. The freshness
+    checker judges the end offsets the ``offsets`` ops read (every run has some)."""
     def log() -> CheckResult:
         from harness.checkers.log import LogCheckOptions
         from harness.checkers.log import check as log_check
@@ -109,6 +111,13 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
         return retention_check(history, RetentionCheckOptions(
             retention_ms=opts.retention_ms, clock_faults=clock))
 
+    def freshness() -> CheckResult:
+        from harness.checkers.freshness import FreshnessCheckOptions
+        from harness.checkers.freshness import check as freshness_check
+
+        return freshness_check(history, FreshnessCheckOptions(
+            acks=opts.acks, max_stale_ms=opts.max_stale_ms))
+
     def groups() -> CheckResult:
         from harness.checkers.groups import GroupsCheckOptions
         from harness.checkers.groups import check as groups_check
@@ -118,8 +127,10 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
     checks = [guarded("log", log)]
     if opts.sub_via == "subscribe":  # only consumer groups commit and report membership
         checks.append(guarded("groups", groups))
-    if opts.retention_ms is not None:  # only then does the workload list log starts
+    if opts.retention_ms is not None:  # only then are deletions expected
         checks.append(guarded("retention", retention))
+    if any(op.f == "offsets" and op.type == "ok" for op in history.ops):
+        checks.append(guarded("freshness", freshness))
     return compose("run", checks)
 
 
@@ -242,7 +253,7 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             gen = KafkaGenerator.start(KafkaWorkload(
                 keys=tuple(keys), rate=opts.rate,
                 sub_via="subscribe" if opts.sub_via == "subscribe" else "assign",
-                offsets_share=OFFSETS_SHARE if opts.retention_ms is not None else 0.0),
+                offsets_share=OFFSETS_SHARE),
                 opts.seed)
             t0 = time.monotonic()
             try:

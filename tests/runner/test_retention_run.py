@@ -41,9 +41,10 @@ DELETED = hist((0, 0, "invoke", "send", [["send", "0", 1]]),
 
 def test_check_history_composes_retention_only_when_configured() -> None:
     plain = check_history(DELETED, RunOptions())
-    assert set(plain.children) == {"log"} and plain.valid is False  # value 1 unseen
+    # freshness judges the offsets ops of every run; retention only when configured
+    assert set(plain.children) == {"log", "freshness"} and plain.valid is False  # 1 unseen
     long_retention = check_history(DELETED, RunOptions(retention_ms=2000))
-    assert set(long_retention.children) == {"log", "retention"}
+    assert set(long_retention.children) == {"log", "retention", "freshness"}
     assert long_retention.children["log"].valid is True  # deleted, not lost
     assert long_retention.bad_types == ["early-deletion"] and long_retention.valid is False
     short = check_history(DELETED, RunOptions(retention_ms=100))
