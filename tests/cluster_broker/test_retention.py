@@ -72,6 +72,23 @@ def _segments(cluster: RaftCluster, n: int) -> list[int]:
     return sorted(int(p.name[:20]) for p in (cluster.base / f"n{n}" / f"{TOPIC}-0").glob("*.log"))
 
 
+def _end_of(cluster: RaftCluster, n: int) -> int:
+    """The end offset of node ``n``'s partition log, read from its last segment."""
+    from reference_broker import records
+
+    segs = _segments(cluster, n)
+    if not segs:
+        return -1
+    data = (cluster.base / f"n{n}" / f"{TOPIC}-0" / f"{segs[-1]:020d}.log").read_bytes()
+    end = segs[-1]
+    try:
+        for _, h in records.iter_batches(data):
+            end = h.next_offset
+    except records.InvalidRecords:  # a batch being written: count what came before
+        pass
+    return end
+
+
 def _first_segment(cluster: RaftCluster, n: int) -> int:
     """-1 while there is none (a reset replaces them all)."""
     return min(_segments(cluster, n), default=-1)
@@ -142,6 +159,16 @@ def test_every_replica_deletes_old_segments(cluster_factory: Callable[..., RaftC
     got = dict(_consume(cluster, end))
     assert min(got) >= start  # (retention may have gone on meanwhile)
     assert all(got.get(off) == value for off, value in young)  # data above start intact
+    # A replica restarted after compacting starts from its snapshot point and goes on
+    # replicating (the point and its term are persisted).
+    follower = next(n for n in (1, 2, 3) if n != leader)
+    before = _start_offset(cluster, follower)
+    cluster.kill(follower)
+    cluster.start(follower)
+    young += _produce(cluster, leader, 2, tag=b"later")
+    end = young[-1][0] + 1
+    _wait(lambda: _end_of(cluster, follower) >= end, 10, "the restarted replica to catch up")
+    assert _start_offset(cluster, follower) >= before
 
 
 def test_paused_follower_catches_up_through_the_snapshot(
