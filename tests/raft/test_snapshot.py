@@ -27,6 +27,17 @@ def commit_values(c: Cluster, lead: int, n: int) -> None:
         c.deliver()
 
 
+def cut_off_follower(values: int) -> tuple[Cluster, int, int]:
+    """A cluster whose leader committed ``values`` entries while one follower was cut
+    off (still is); returns (cluster, leader, that follower)."""
+    c = Cluster(3)
+    lead = c.elect()
+    follower = next(i for i in c.ids if i != lead)
+    c.isolate(follower)
+    commit_values(c, lead, values)
+    return c, lead, follower
+
+
 def compact_to_commit(c: Cluster, i: int, data: bytes = b"point") -> int:
     node = c.nodes[i]
     index = node.commit_index
@@ -82,11 +93,7 @@ def test_compaction_only_below_what_was_handed_out_as_committed() -> None:
 
 
 def test_lagging_follower_gets_the_snapshot_and_resets_its_log() -> None:
-    c = Cluster(3)
-    lead = c.elect()
-    lag = next(i for i in c.ids if i != lead)
-    c.isolate(lag)
-    commit_values(c, lead, 5)
+    c, lead, lag = cut_off_follower(5)
     for i in c.ids:
         if i != lag:
             compact_to_commit(c, i, b"offset-42")
@@ -170,11 +177,7 @@ def test_restart_after_compaction_starts_from_the_point() -> None:
 
 
 def test_a_silent_follower_gets_heartbeats_not_the_same_entries_again() -> None:
-    c = Cluster(3)
-    lead = c.elect()
-    silent = next(i for i in c.ids if i != lead)
-    c.isolate(silent)
-    commit_values(c, lead, 3)
+    c, lead, silent = cut_off_follower(3)
     c.advance(300)  # the pipelined sends stall: back to probing
     before = len(c.readies[lead])
     c.advance(500)
