@@ -184,11 +184,13 @@ def test_cut_off_leader_stops_serving_reads(tmp_path: Path, bug: str | None) -> 
     """Guarantee: consumers are served only by the partition's leader, so a read
     invoked after a write was acknowledged sees it. Scenario (proxy backend: node
     links cut, client links kept): the leader is cut off from both peers; once it has
-    stepped down itself (its own Metadata no longer names it) and the majority's new
-    leader has acknowledged more writes, the old leader must refuse reads with
-    NOT_LEADER_OR_FOLLOWER. With ``stale-leader-read`` it answers ListOffsets and Fetch
-    from its stale log: the end offset is below an acknowledged write's offset and the
-    fetch lacks the new records, until the heal lets it hear of the new leader.
+    stepped down itself (its log says so) and the majority's new leader has
+    acknowledged more writes, the old leader must refuse reads with
+    NOT_LEADER_OR_FOLLOWER and its Metadata must no longer name it. With
+    ``stale-leader-read`` it answers ListOffsets and Fetch from its stale log (the end
+    offset is below an acknowledged write's offset and the fetch lacks the new
+    records) and its Metadata still names it leader, until the heal lets it hear of
+    the new leader.
 
     (Without the bug an old leader still serves until its check-quorum steps it down,
     up to two election timeouts after the cut, while the majority may have elected a
@@ -196,6 +198,7 @@ def test_cut_off_leader_stops_serving_reads(tmp_path: Path, bug: str | None) -> 
     stale answers for 0.6 to 0.8 s after the new leader's first acknowledgement, 3 of
     3 tries. The scenario waits that out.)"""
     from harness.cluster import CLIENT, build_cluster
+    from harness.cluster._proc import log_contains
     from harness.nemesis import complete_grudge
     from harness.workload._admin import create_topics
     from reference_broker import records
@@ -218,7 +221,8 @@ def test_cut_off_leader_stops_serving_reads(tmp_path: Path, bug: str | None) -> 
         new = _wait("a new leader in the majority", lambda: next(
             (ld for ld in (_leader_seen_by(addr[i], topic) for i in rest) if ld in rest),
             None))
-        _wait("the old leader to step down", lambda: _leader_seen_by(addr[old], topic) != old)
+        _wait("the old leader to step down", log_contains(
+            c.procs[name[old]].log_path, f"{topic}-0: follower in term"))
         with Wire(addr[new]) as w:
             code, acked = produce(w, topic, make_batch(3), acks=-1)
             while code == errors.NOT_LEADER_OR_FOLLOWER:  # not yet serving (no-op)
@@ -228,10 +232,13 @@ def test_cut_off_leader_stops_serving_reads(tmp_path: Path, bug: str | None) -> 
         code, end = _list_latest(addr[old], topic)
         with Wire(addr[old]) as w:
             part = fetch(w, topic, 0)
+        seen = _leader_seen_by(addr[old], topic)
         if bug is None:
             assert code == errors.NOT_LEADER_OR_FOLLOWER, (code, end)
             assert part.error_code == errors.NOT_LEADER_OR_FOLLOWER
+            assert seen != old, "a deposed leader's Metadata still names it"
         else:
+            assert seen == old, f"Metadata names {seen}, not the node serving reads ({old})"
             assert code == 0 and end <= acked, f"end offset {end}, acked write at {acked}"
             assert part.error_code == 0 and part.high_watermark <= acked
             read = [h.last_offset for _, h in records.iter_batches(part.records)]

@@ -10,8 +10,10 @@ hello, and per partition the Raft leader (-1 with LEADER_NOT_AVAILABLE while the
 none; a node that is not a replica names the leader that last announced itself), its
 term as leader epoch, the partition's replicas, and the ISR (`Cluster.isr`: computed
 by the leader, announced to the other nodes; every replica until an announcement
-came). Auto-created topics get ``default.replication.factor`` (unset: min(3, nodes)).
-Producer ids are made unique per node (``local id * 1024 + node id``).
+came). Planted bug ``stale-leader-read``: a node names itself leader while its cached
+leadership (`RaftGroup.lease`) lasts, as it serves reads then. Auto-created topics get
+``default.replication.factor`` (unset: min(3, nodes)). Producer ids are made unique
+per node (``local id * 1024 + node id``).
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> A
         g = p.replica
         replicas = list(g.replicas)
         leader = g.leader_id
+        if getattr(g, "lease", False):
+            # planted bug stale-leader-read: a broker that trusts its cached leadership
+            # for reads advertises it too, so clients that ask it keep coming back
+            leader = replicated.node_id
         isr = replicated.isr(g)
         if leader is None or leader not in replicated.brokers:
             return P(error_code=errors.LEADER_NOT_AVAILABLE, partition_index=p.index,
