@@ -187,7 +187,7 @@ class OffsetsPartition:
         self.name = f"{TOPIC}-{index}"
         self.group: RaftGroup | None = None  # set once added to the cluster ...
         self.remote: NonReplica | None = None  # ... or this, if this node is no replica
-        self.service: GroupService | None = None
+        self.service: GroupService[RaftOffsetsLog] | None = None
         self.term = 0  # the term `service` was loaded in
         self.broken: str | None = None  # why the log cannot be loaded
         self._config = config
@@ -197,7 +197,7 @@ class OffsetsPartition:
     def on_commit(self, group: RaftGroup, ready: Ready) -> None:
         self.reconcile()
 
-    def current(self) -> tuple[GroupService | None, ErrorCode]:
+    def current(self) -> tuple[GroupService[RaftOffsetsLog] | None, ErrorCode]:
         """The coordinator to use now, or why there is none."""
         self.reconcile()
         g = self.group
@@ -401,7 +401,7 @@ class ReplicatedGroups:
     def _partition(self, group_id: str | None) -> OffsetsPartition:
         return self.partitions[partition_for(group_id or "", len(self.partitions))]
 
-    async def _call(self, group_id: str | None, call: Callable[[GroupService], Awaitable[R]],
+    async def _call(self, group_id: str | None, call: Callable[[GroupService[Any]], Awaitable[R]],
                     failed: Callable[[ErrorCode], R], *, maybe_stored: bool = False) -> R:
         svc, error = self._partition(group_id).current()
         if svc is not None:

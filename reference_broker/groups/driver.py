@@ -38,7 +38,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ._coordinator import GroupConfig, GroupCoordinator, Output
 from ._errors import ErrorCode
@@ -132,13 +132,16 @@ def config_from_broker(cfg: Any) -> GroupConfig:
     )
 
 
-class GroupService:
+L = TypeVar("L", bound=GroupLog)
+
+
+class GroupService(Generic[L]):
     """One coordinator with its log; `ctx.groups` in the handlers on a single node."""
 
-    def __init__(self, coordinator: GroupCoordinator, store: GroupLog,
+    def __init__(self, coordinator: GroupCoordinator, store: L,
                  clock_ms: Callable[[], int]) -> None:
         self.coordinator = coordinator
-        self.store = store
+        self.store: L = store
         self._clock_ms = clock_ms
         self._next_handle = 0
         self._waiting: dict[int, asyncio.Future[Result]] = {}
@@ -151,7 +154,7 @@ class GroupService:
     @classmethod
     def open(cls, data_dir: Path, config: GroupConfig, *, clock_ms: Callable[[], int],
              flush: str = "always", flush_interval_ms: int = 1000,
-             incarnation: str | None = None) -> GroupService:
+             incarnation: str | None = None) -> GroupService[GroupStore]:
         """Open `<data_dir>/__consumer_offsets-0` and replay it into a new coordinator."""
         now = clock_ms()
         store = GroupStore.open(data_dir, flush=flush, flush_interval_ms=flush_interval_ms,
@@ -168,7 +171,7 @@ class GroupService:
         if n > max(COMPACT_MIN_RECORDS, COMPACT_RATIO * len(live)):
             store.rewrite(live, clock_ms())
             log.info("compacted %s: %d records -> %d", store.directory, n, len(live))
-        return cls(coord, store, clock_ms)
+        return GroupService(coord, store, clock_ms)
 
     # ----- requests that may wait -----------------------------------------------------
 

@@ -104,7 +104,7 @@ async def _close_groups(ctx: BrokerContext) -> None:
         ctx.groups = None
 
 
-def _service(ctx: BrokerContext) -> GroupService | ReplicatedGroups | None:
+def _service(ctx: BrokerContext) -> GroupService[Any] | ReplicatedGroups | None:
     groups = ctx.groups
     return groups if isinstance(groups, GroupService | ReplicatedGroups) else None
 
