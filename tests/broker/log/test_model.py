@@ -154,6 +154,24 @@ class Model:
         self.start = max(self.start, segs[0].base)
         return deleted
 
+    def advance_start(self, offset: int) -> int | None:
+        """The start moves up to ``offset`` (never back); whole segments below go."""
+        if offset > self.leo:
+            return None
+        self.start = max(self.start, offset)
+        deleted = 0
+        while len(self.segs) > 1 and self.segs[0].next <= self.start:
+            self.segs.pop(0)
+            deleted += 1
+        return deleted
+
+    def reset(self, offset: int) -> bool:
+        if offset < self.start:
+            return False
+        self.segs = [MSeg(offset)]
+        self.start = offset
+        return True
+
     def reopen(self, now: int) -> None:
         seg = self.segs[-1]
         if seg.batches:
@@ -280,6 +298,29 @@ class LogMachine(RuleBasedStateMachine):
         hw = min(self.model.start + hw_rel, self.model.leo)
         assert self.plog.apply_retention(now, hw) == self.model.retention(now, hw)
 
+    @rule(rel=st.integers(-2, 40))
+    def advance_start(self, rel: int) -> None:
+        offset = self.model.start + rel
+        want = self.model.advance_start(offset)
+        if want is None:
+            try:
+                self.plog.advance_start(offset)
+            except OffsetOutOfRange:
+                return
+            raise AssertionError(f"advance_start({offset}) should be out of range")
+        assert self.plog.advance_start(offset) == want
+
+    @rule(rel=st.integers(-2, 60))
+    def reset(self, rel: int) -> None:
+        offset = self.model.start + rel
+        if not self.model.reset(offset):
+            try:
+                self.plog.reset(offset)
+            except OffsetOutOfRange:
+                return
+            raise AssertionError(f"reset({offset}) should be out of range")
+        self.plog.reset(offset)
+
     @rule(dt=st.integers(0, 500))
     def reopen(self, dt: int) -> None:
         self.now += dt
@@ -289,10 +330,12 @@ class LogMachine(RuleBasedStateMachine):
         assert self.plog.recovery.problems == []
 
     @precondition(lambda self: self.log is not None
-                  and bool(self.model.segs[-1].batches))
+                  and bool(self.model.segs[-1].batches)
+                  and self.model.segs[-1].batches[-1].base >= self.model.start)
     @rule(cut=st.integers(1, 10**6), dt=st.integers(0, 500))
     def tear_tail_and_reopen(self, cut: int, dt: int) -> None:
-        """A crash in the middle of writing the last batch."""
+        """A crash in the middle of writing the last batch (one at or above the log
+        start: what is below it was deleted, not being written)."""
         self.now += dt
         self.plog.close()
         seg = self.model.segs[-1]
