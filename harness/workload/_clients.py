@@ -6,9 +6,11 @@ Each adapter turns workload ops into Kafka client calls and back:
 ``committed(keys) -> {key: offset | None}`` (the group's committed offsets, one
 OffsetFetch; a failed fetch changed nothing, so it is definite),
 ``offsets(keys) -> {key: [log_start, end_offset]}`` (ListOffsets earliest and latest
-through the consumer, which must be attached; a failure is definite), ``close()``. A
-failure raises `ClientError` carrying the definite/indefinite outcome from
-`harness.workload._errors` (and, for a commit, the offsets it tried).
+through the consumer, which must be attached; a failure is definite; a key whose
+lookup fails, e.g. no leader known for it, is left out: the op fails only if every
+key's lookup does),
+``close()``. A failure raises `ClientError` carrying the definite/indefinite outcome
+from `harness.workload._errors` (and, for a commit, the offsets it tried).
 
 Commits (commit-after-process): ``commit()`` commits, for the group, the offset after
 the last record each poll returned of every key the consumer is assigned now, and
@@ -34,6 +36,8 @@ Record keys and values are the decimal strings of the key and the value.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -95,6 +99,27 @@ def key_of(prefix: str, topic: str) -> str:
 
 def _acks(acks: str) -> int | str:
     return "all" if acks in ("all", "-1") else int(acks)
+
+
+def _offsets_each(keys: list[str], timeout_s: float,
+                  read_one: Callable[[str, float], list[int]]) -> dict[str, list[int]]:
+    """``offsets`` key by key within one shared timeout: a key whose lookup fails (e.g.
+    no leader known for it) is left out rather than hiding what the others observed;
+    only when every lookup fails does the op fail (with the last error)."""
+    out: dict[str, list[int]] = {}
+    last = ClientError("fail", ["timeout", f"no time left to list offsets of {keys}"])
+    end = time.monotonic() + timeout_s
+    for i, k in enumerate(keys):
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        try:
+            out[k] = read_one(k, left / (len(keys) - i))
+        except ClientError as e:
+            last = e
+    if not out:
+        raise last
+    return out
 
 
 class _ClientBase:
@@ -295,10 +320,29 @@ class KafkaPythonClient(_ClientBase):
             raise ClientError("fail", ["not-attached", "offsets before assign/subscribe"])
         prefix = self.opts.topic_prefix
         tps = {k: TopicPartition(topic_of(prefix, k), 0) for k in keys}
-        timeout_ms = int(self.opts.send_timeout_s * 1000)
+        try:
+            return self._list_offsets(tps, self.opts.send_timeout_s)
+        except KeyError:
+            pass  # a partition without a known leader: read the others one by one
+
+        def read_one(k: str, timeout_s: float) -> list[int]:
+            try:
+                return self._list_offsets({k: tps[k]}, timeout_s)[k]
+            except KeyError as e:
+                raise ClientError("fail", ["no-leader", f"no leader known for key {k}"]) from e
+
+        return _offsets_each(keys, self.opts.send_timeout_s, read_one)
+
+    def _list_offsets(self, tps: dict[str, Any], timeout_s: float) -> dict[str, list[int]]:
+        """Earliest and latest offsets of ``tps``. kafka-python leaves out a partition
+        whose leader its metadata lacks and then fails the whole call with KeyError
+        (raised as is)."""
+        timeout_ms = max(1, int(timeout_s * 1000))
         try:
             starts = self._consumer.beginning_offsets(list(tps.values()), timeout_ms)
             ends = self._consumer.end_offsets(list(tps.values()), timeout_ms)
+        except KeyError:
+            raise
         except Exception as e:
             code = getattr(e, "errno", None)
             raise ClientError(classify_offsets(code if isinstance(code, int) else None,
@@ -488,19 +532,19 @@ class ConfluentClient(_ClientBase):
         if self._consumer is None:
             raise ClientError("fail", ["not-attached", "offsets before assign/subscribe"])
         prefix = self.opts.topic_prefix
-        out: dict[str, list[int]] = {}
-        try:
-            for k in keys:
+
+        def read_one(k: str, timeout_s: float) -> list[int]:
+            try:
                 low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic_of(prefix, k), 0), timeout=self.opts.send_timeout_s,
-                    cached=False)
-                out[k] = [int(low), int(high)]
-        except Exception as e:
-            err = e.args[0] if e.args else None
-            code = err.code() if err is not None and hasattr(err, "code") else None
-            raise ClientError(classify_offsets(code, type(e).__name__),
-                              [type(e).__name__, str(e)[:200]]) from e
-        return out
+                    TopicPartition(topic_of(prefix, k), 0), timeout=timeout_s, cached=False)
+            except Exception as e:
+                err = e.args[0] if e.args else None
+                code = err.code() if err is not None and hasattr(err, "code") else None
+                raise ClientError(classify_offsets(code, type(e).__name__),
+                                  [type(e).__name__, str(e)[:200]]) from e
+            return [int(low), int(high)]
+
+        return _offsets_each(keys, self.opts.send_timeout_s, read_one)
 
     def poll(self) -> dict[str, list[list[int]]]:
         if self._consumer is None:
