@@ -36,6 +36,14 @@ class CheckResult:
     #: results of the checkers this one composes, by name.
     children: dict[str, CheckResult] = field(default_factory=dict)
 
+    def record(self, anomaly_type: str, witnesses: list[Witness], count: int, *,
+               allowed: bool) -> None:
+        """Record ``count`` cases of ``anomaly_type`` (nothing when 0) as bad or allowed."""
+        if count:
+            self.anomalies[anomaly_type] = witnesses
+            self.counts[anomaly_type] = count
+            self.classification[anomaly_type] = "allowed" if allowed else "bad"
+
     @property
     def bad_types(self) -> list[str]:
         return sorted(t for t, c in self.classification.items() if c == "bad")

@@ -18,10 +18,8 @@ def check(history: History, options: FreshnessCheckOptions | None = None) -> Che
     result = CheckResult(checker=CHECKER, valid=True,
                          stats={"end_offsets_judged": judged,
                                 "max_stale_ms": opts.max_stale_ms})
-    if found.count:
-        result.anomalies["stale-read"] = found.witnesses
-        result.counts["stale-read"] = found.count
-        result.classification["stale-read"] = opts.classify("stale-read")
+    result.record("stale-read", found.witnesses, found.count,
+                  allowed=opts.classify("stale-read") == "allowed")
     if result.bad_types:
         result.valid = False
     elif not judged:

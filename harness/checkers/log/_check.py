@@ -91,11 +91,7 @@ def _check(history: History, opts: LogCheckOptions) -> CheckResult:
     result = CheckResult(checker=CHECKER, valid=True, stats=_stats(ix, unseen_by_key, opts))
     allowed = opts.allowed_types()
     for t in ANOMALY_TYPES:
-        fd = found[t]
-        if fd.count:
-            result.anomalies[t] = fd.witnesses
-            result.counts[t] = fd.count
-            result.classification[t] = "allowed" if t in allowed else "bad"
+        result.record(t, found[t].witnesses, found[t].count, allowed=t in allowed)
     if result.bad_types:
         result.valid = False
     elif ix.n_kafka_ops == 0:

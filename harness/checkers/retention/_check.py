@@ -51,11 +51,7 @@ def check(history: History, options: RetentionCheckOptions | None = None) -> Che
     result = CheckResult(checker=CHECKER, valid=True, stats=_stats(ix, opts))
     allowed = opts.allowed_types()
     for t in ANOMALY_TYPES:
-        fd = found[t]
-        if fd.count:
-            result.anomalies[t] = fd.witnesses
-            result.counts[t] = fd.count
-            result.classification[t] = "allowed" if t in allowed else "bad"
+        result.record(t, found[t].witnesses, found[t].count, allowed=t in allowed)
     if result.bad_types:
         result.valid = False
     elif not ix.observations:
