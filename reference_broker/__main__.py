@@ -156,8 +156,10 @@ async def run(args: argparse.Namespace, config: BrokerConfig) -> int:
     if cluster is not None:
         await cluster.hand_over()
     await server.stop()
+    log.info("shutting down: listener and connections closed")
     if cluster is not None:
         await cluster.stop()
+        log.info("shutting down: peer links and Raft ticks stopped")
     for hook in registry.shutdown:
         try:
             await hook(ctx)
