@@ -55,6 +55,8 @@ FINAL_OBSERVER = FINAL_READER - 1
 #: the share of workload ops that list every key's log start and end offset (the
 #: freshness checker's reads; with retention also the retention checker's).
 OFFSETS_SHARE = 0.05
+#: the share of workload ops that crash (close and re-create) their client.
+CRASH_SHARE = 0.005
 
 
 @dataclass(slots=True)
@@ -253,7 +255,7 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             gen = KafkaGenerator.start(KafkaWorkload(
                 keys=tuple(keys), rate=opts.rate,
                 sub_via="subscribe" if opts.sub_via == "subscribe" else "assign",
-                offsets_share=OFFSETS_SHARE),
+                offsets_share=OFFSETS_SHARE, crash_share=CRASH_SHARE),
                 opts.seed)
             t0 = time.monotonic()
             try:

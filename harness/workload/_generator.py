@@ -32,7 +32,11 @@ The kafka workload, after Jepsen's (``jepsen.tests.kafka``):
   process's ops observes the log: ``offsets`` (Kafka's ListOffsets, earliest and
   latest) of every key, value the list of keys, completed with
   ``{key: [log_start, end_offset]}``; the retention checker judges the log starts.
-  With the default 0 no random draw is added, so existing seeds keep their ops.
+  With the default 0 no random draw is added, so existing seeds keep their ops;
+- with ``crash_share > 0`` that share of an attached process's ops is a ``crash``
+  (Jepsen's client crash): the interpreter closes the process's client and records
+  the op as ``info``; a new process id takes the slot and attaches again, so clients
+  are re-created now and then even when no fault forces it. Default 0, as above.
 """
 
 from __future__ import annotations
@@ -106,6 +110,8 @@ class KafkaWorkload:
     fetch_share: float = 0.1
     #: the share of an attached process's ops that list every key's log start and end.
     offsets_share: float = 0.0
+    #: the share of an attached process's ops that crash its client on purpose.
+    crash_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -119,6 +125,8 @@ class KafkaWorkload:
                              f"got {self.fetch_share}")
         if not 0.0 <= self.offsets_share <= 1.0:
             raise ValueError(f"offsets_share must be within [0, 1], got {self.offsets_share}")
+        if not 0.0 <= self.crash_share <= 1.0:
+            raise ValueError(f"crash_share must be within [0, 1], got {self.crash_share}")
         if self.rate < 0:
             raise ValueError(f"rate must be >= 0 ops/s, got {self.rate}")
 
@@ -183,8 +191,14 @@ class KafkaGenerator:
             if w.offsets_share > 0:
                 u, rng = uniform(rng)
                 observe = u < w.offsets_share
+            crash = False
+            if w.crash_share > 0:
+                u, rng = uniform(rng)
+                crash = u < w.crash_share
             u, rng = uniform(rng)
-            if observe:
+            if crash:
+                inv = Invocation(process, "crash", None)
+            elif observe:
                 inv = Invocation(process, "offsets", list(w.keys))
             elif u < w.send_share:
                 key, rng = self._pick_key(rng)

@@ -147,6 +147,17 @@ class Interpreter:
             inv = slot.inbox.get()
             if inv is None:
                 break
+            if inv.f == "crash":  # Jepsen's client crash: the slot's client is discarded
+                rec.record(inv.process, "info", "crash", None,
+                           error=["crash", "client closed by the workload"])
+                with self._cond:
+                    if slot.client is not None:
+                        slot.client.close()
+                        slot.client = None
+                    slot.process += self.concurrency
+                    slot.busy = False
+                    self._cond.notify_all()
+                continue
             try:
                 if slot.client is None:
                     slot.client = self.factory(slot.process)
