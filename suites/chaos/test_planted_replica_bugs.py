@@ -6,16 +6,10 @@ causes, and the same run without it is valid, so the verdict is the bug's doing.
   idempotent producers send; a batch a killed leader had replicated but not yet
   answered is retried at the new leader, which, with no producer state, appends it
   again.
-- ``stale-leader-read``: no run-level test. A deposed leader serving its stale log
-  only returns prefixes of the committed log, which no current checker can tell from
-  a slow consumer: the log checker's anomalies are about order, loss and duplication,
-  and the linearizable checker's log model accepts any poll that returns a prefix.
-  Catching it needs a read that claims recency (an end-offsets op, ListOffsets latest,
-  checked against the sends acknowledged before it was invoked; see the bug's test in
-  tests/cluster_broker/test_bugs.py, which makes that check by hand), with an
-  allowance for staleness: the correct broker, too, answers from a cut-off leader until
-  check-quorum steps it down (Raft without leader leases; Kafka does not promise
-  linearizable reads either), while the bug does for as long as the cut lasts.
+- ``stale-leader-read``: see test_planted_stale_read_bug.py: the freshness checker's
+  ``stale-read`` (an end offset read well after a write was acknowledged misses it),
+  with an allowance, since the correct broker too answers from a cut-off leader until
+  check-quorum steps it down.
 
 Planted bugs exist only in the reference broker; other targets skip these tests.
 """
