@@ -35,6 +35,8 @@ nightly: $(STAMP)
 	LOGTRIAL_CHAOS_TIME=120 $(PY) -m pytest suites/chaos --target tansu --hypothesis-profile=nightly $(PYTEST_ARGS)
 	$(VENV)/bin/logtrial run --target reference --time-limit 300 --nemesis kill,pause --client confluent
 	$(VENV)/bin/logtrial run --target reference --time-limit 300 --nemesis kill,pause --sub-via subscribe
+	$(VENV)/bin/logtrial run --target reference --nodes 3 --replication-factor 3 --time-limit 300 \
+		--nemesis partition,kill,pause,loss,slow,reset --retention-ms 60000 --segment-bytes 65536
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check harness reference_broker tests suites benchmarks
