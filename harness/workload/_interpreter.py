@@ -150,13 +150,7 @@ class Interpreter:
             if inv.f == "crash":  # Jepsen's client crash: the slot's client is discarded
                 rec.record(inv.process, "info", "crash", None,
                            error=["crash", "client closed by the workload"])
-                with self._cond:
-                    if slot.client is not None:
-                        slot.client.close()
-                        slot.client = None
-                    slot.process += self.concurrency
-                    slot.busy = False
-                    self._cond.notify_all()
+                self._done(slot, crashed=True)
                 continue
             try:
                 if slot.client is None:
@@ -175,14 +169,19 @@ class Interpreter:
                 rec.record(inv.process, "info", inv.f, inv.value,
                            error=["client-crash", type(e).__name__, str(e)[:200]])
                 crashed = True
-            with self._cond:
-                if crashed:
-                    if slot.client is not None:
-                        slot.client.close()
-                        slot.client = None
-                    slot.process += self.concurrency
-                slot.busy = False
-                self._cond.notify_all()
+            self._done(slot, crashed)
+
+    def _done(self, slot: _Slot, crashed: bool) -> None:
+        """The slot is free again; after an ``info`` its client is closed and its next
+        op belongs to a new process (old id + concurrency), as in Jepsen."""
+        with self._cond:
+            if crashed:
+                if slot.client is not None:
+                    slot.client.close()
+                    slot.client = None
+                slot.process += self.concurrency
+            slot.busy = False
+            self._cond.notify_all()
 
     def run(self, gen: KafkaGenerator, time_limit_s: float,
             progress: Callable[[], None] | None = None) -> KafkaGenerator:
