@@ -73,8 +73,11 @@ def _history_path(path: Path) -> tuple[Path, dict[str, Any]]:
 
 @cli.command()
 @click.argument("history", type=click.Path(path_type=Path))
-@click.option("--checker", type=click.Choice(["log", "linearizable", "groups"]), default="log",
-              show_default=True, help="Which analysis to run.")
+@click.option("--checker", default="log", show_default=True,
+              type=click.Choice(["log", "linearizable", "groups", "retention", "freshness",
+                                 "run"]),
+              help="Which analysis to run; `run` composes every checker a run would "
+                   "(needs a run directory).")
 @click.option("--format", "fmt", default=None,
               help="History format: jsonl or edn (default: from the extension); with "
                    "--checker linearizable also etcd or porcupine-kv.")
@@ -105,6 +108,10 @@ def check(history: Path, checker: str, fmt: str | None, as_json: bool, allow: tu
             result = _check_log(path, fmt, allow, sub_via, acks, run, max_witnesses)
         elif checker == "groups":
             result = _check_groups(path, fmt, allow, acks, run, max_witnesses)
+        elif checker in ("retention", "freshness"):
+            result = _check_offsets(checker, path, fmt, allow, acks, run, max_witnesses)
+        elif checker == "run":
+            result = _check_run(history, path, fmt, run)
         else:
             result = _check_linearizable(path, fmt, model, timeout_s, all_partitions)
     except LogtrialError as e:
@@ -121,23 +128,79 @@ def check(history: Path, checker: str, fmt: str | None, as_json: bool, allow: tu
     sys.exit(exit_code(result.valid))
 
 
+def _allowed(allow: tuple[str, ...], types: Sequence[str]) -> frozenset[str]:
+    """``--allow`` values, or exit 2 naming the unknown ones."""
+    allowed = _split_types(allow)
+    unknown = [t for t in allowed if t not in types]
+    if unknown:
+        fail(f"unknown anomaly type(s) for --allow: {', '.join(unknown)} "
+             f"(expected some of: {', '.join(types)})")
+    return frozenset(allowed)
+
+
+def _run_options(run: dict[str, Any]) -> dict[str, Any]:
+    opts = run.get("options", {})
+    return opts if isinstance(opts, dict) else {}
+
+
+def _check_offsets(checker: str, path: Path, fmt: str | None, allow: tuple[str, ...],
+                   acks: str | None, run: dict[str, Any], max_witnesses: int) -> Any:
+    """The checkers of ``offsets`` ops; their settings come from run.json when given."""
+    from harness.history import load
+
+    opts = _run_options(run)
+    if checker == "retention":
+        from harness.checkers import retention
+
+        nemesis = opts.get("nemesis") or []
+        r_opts = retention.RetentionCheckOptions(
+            retention_ms=opts.get("retention_ms"),
+            clock_faults=any(str(n).startswith("clock") for n in nemesis),
+            allow=_allowed(allow, retention.ANOMALY_TYPES), max_witnesses=max_witnesses)
+        return retention.check(load(path, fmt), r_opts)
+    from harness.checkers import freshness
+
+    f_opts = freshness.FreshnessCheckOptions(
+        acks=acks or str(opts.get("acks", "all")),
+        max_stale_ms=int(opts.get("max_stale_ms", freshness.DEFAULT_MAX_STALE_MS)),
+        allow=_allowed(allow, freshness.ANOMALY_TYPES), max_witnesses=max_witnesses)
+    return freshness.check(load(path, fmt), f_opts)
+
+
+def _check_run(given: Path, path: Path, fmt: str | None, run: dict[str, Any]) -> Any:
+    """Every checker the run composed, with the run's own options (run.json)."""
+    import dataclasses
+
+    from harness.history import load
+    from harness.runner import RunOptions, check_history
+
+    if not run:
+        fail(f"--checker run needs a run directory with run.json, not {given}")
+    known = {f.name for f in dataclasses.fields(RunOptions)}
+    kwargs = {k: v for k, v in _run_options(run).items() if k in known}
+    for k in ("nemesis", "bugs"):
+        if isinstance(kwargs.get(k), list):
+            kwargs[k] = tuple(kwargs[k])
+    try:
+        opts = RunOptions(**kwargs)
+    except TypeError as e:
+        fail(f"run.json options do not describe a run: {e}")
+    return check_history(load(path, fmt), opts)
+
+
 def _check_log(path: Path, fmt: str | None, allow: tuple[str, ...], sub_via: str | None,
                acks: str | None, run: dict[str, Any], max_witnesses: int) -> Any:
     from harness.checkers.log import ANOMALY_TYPES, LogCheckOptions, check
     from harness.history import load
 
-    allowed = _split_types(allow)
-    unknown = [t for t in allowed if t not in ANOMALY_TYPES]
-    if unknown:
-        fail(f"unknown anomaly type(s) for --allow: {', '.join(unknown)} "
-             f"(expected some of: {', '.join(ANOMALY_TYPES)})")
-    opts = run.get("options", {}) if isinstance(run.get("options"), dict) else {}
+    allowed = _allowed(allow, ANOMALY_TYPES)
+    opts = _run_options(run)
     sub: Literal["assign", "subscribe"] = (
         "subscribe" if (sub_via or opts.get("sub_via")) == "subscribe" else "assign")
     ack = acks or str(opts.get("acks", "all"))
     history = load(path, fmt)
     return check(history, LogCheckOptions(sub_via=sub, acks=ack,
-                                          allow=frozenset(allowed),
+                                          allow=allowed,
                                           max_witnesses=max_witnesses))
 
 
@@ -146,14 +209,10 @@ def _check_groups(path: Path, fmt: str | None, allow: tuple[str, ...], acks: str
     from harness.checkers.groups import ANOMALY_TYPES, GroupsCheckOptions, check
     from harness.history import load
 
-    allowed = _split_types(allow)
-    unknown = [t for t in allowed if t not in ANOMALY_TYPES]
-    if unknown:
-        fail(f"unknown anomaly type(s) for --allow: {', '.join(unknown)} "
-             f"(expected some of: {', '.join(ANOMALY_TYPES)})")
-    opts = run.get("options", {}) if isinstance(run.get("options"), dict) else {}
+    allowed = _allowed(allow, ANOMALY_TYPES)
+    opts = _run_options(run)
     ack = acks or str(opts.get("acks", "all"))
-    return check(load(path, fmt), GroupsCheckOptions(acks=ack, allow=frozenset(allowed),
+    return check(load(path, fmt), GroupsCheckOptions(acks=ack, allow=allowed,
                                                      max_witnesses=max_witnesses))
 
 

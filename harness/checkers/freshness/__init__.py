@@ -25,8 +25,10 @@ and a poll that returns nothing new claims nothing about the log's end.
 from harness.checkers.freshness._check import CHECKER, check
 from harness.checkers.freshness._options import (
     ANOMALY_TYPES,
+    DEFAULT_MAX_STALE_MS,
     GUARANTEES,
     FreshnessCheckOptions,
 )
 
-__all__ = ["ANOMALY_TYPES", "CHECKER", "GUARANTEES", "FreshnessCheckOptions", "check"]
+__all__ = ["ANOMALY_TYPES", "CHECKER", "DEFAULT_MAX_STALE_MS", "GUARANTEES",
+           "FreshnessCheckOptions", "check"]
