@@ -23,7 +23,6 @@ relies on that). Messages to an unreachable peer are dropped: Raft copes with lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -134,16 +133,23 @@ class PeerLink:
         self._queue: deque[bytes] = deque()
         self._wake = asyncio.Event()
         self.connected = False
+        self._stopped = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"peer-{self.peer_id}")
 
     async def stop(self) -> None:
+        """Cancel the link and wait (bounded) for it. Python 3.11's ``asyncio.wait_for``
+        can swallow a cancellation that races with its inner future (a clean shutdown
+        once hung here in CI), so the loop also checks ``_stopped`` at every step."""
+        self._stopped = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            done, _ = await asyncio.wait({self._task}, timeout=2.0)
+            if not done:
+                log.warning("link to peer %d did not stop within 2 s", self.peer_id)
 
     def send(self, data: bytes) -> None:
         if not self.connected:
@@ -154,7 +160,7 @@ class PeerLink:
         self._wake.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopped:
             writer = None
             eof: asyncio.Future[bytes] | None = None
             try:
@@ -166,7 +172,7 @@ class PeerLink:
                 eof = asyncio.ensure_future(reader.read(1))
                 self.connected = True
                 log.info("connected to peer %d at %s:%d", self.peer_id, self.host, self.port)
-                while True:
+                while not self._stopped:
                     if eof.done():
                         raise ConnectionError("closed by the peer")
                     if not self._queue:
@@ -191,4 +197,5 @@ class PeerLink:
                     eof.cancel()
                 if writer is not None:
                     writer.close()
-            await asyncio.sleep(RECONNECT_S)
+            if not self._stopped:
+                await asyncio.sleep(RECONNECT_S)
