@@ -155,16 +155,20 @@ async def metadata(ctx: BrokerContext, header: RequestHeader, request: Any) -> A
                                     partitions=[]))
             else:
                 topics_out.append(describe(topic))
-    if replicated is not None:
-        brokers = [cls.MetadataResponseBroker(node_id=n, host=h, port=pt, rack=None)
-                   for n, (h, pt) in sorted(replicated.brokers.items())]
-        controller = replicated.controller_id
-    else:
-        brokers = [cls.MetadataResponseBroker(node_id=ctx.node_id, host=ctx.advertised_host,
-                                              port=ctx.advertised_port, rack=None)]
-        controller = ctx.node_id
+    nodes, controller = _brokers(ctx)
+    brokers = [cls.MetadataResponseBroker(node_id=n, host=h, port=pt, rack=None)
+               for n, (h, pt) in nodes]
     return cls(version=v, throttle_time_ms=0, brokers=brokers, cluster_id=CLUSTER_ID,
                controller_id=controller, topics=topics_out)
+
+
+def _brokers(ctx: BrokerContext) -> tuple[list[tuple[int, tuple[str, int]]], int]:
+    """The brokers clients may use, by node id, and the controller's id (Metadata and
+    DescribeCluster answer the same)."""
+    replicated = _cluster.of(ctx)
+    if replicated is not None:
+        return sorted(replicated.brokers.items()), replicated.controller_id
+    return [(ctx.node_id, (ctx.advertised_host, ctx.advertised_port))], ctx.node_id
 
 
 @handler(ApiKey.INIT_PRODUCER_ID, 0, 6)
@@ -189,15 +193,9 @@ async def init_producer_id(ctx: BrokerContext, header: RequestHeader, request: A
 @handler(ApiKey.DESCRIBE_CLUSTER, 0, 2)
 async def describe_cluster(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
     cls = codec.response_class(ApiKey.DESCRIBE_CLUSTER)
-    replicated = _cluster.of(ctx)
-    if replicated is not None:
-        brokers = [cls.DescribeClusterBroker(broker_id=n, host=h, port=pt, rack=None)
-                   for n, (h, pt) in sorted(replicated.brokers.items())]
-        controller = replicated.controller_id
-    else:
-        brokers = [cls.DescribeClusterBroker(broker_id=ctx.node_id, host=ctx.advertised_host,
-                                             port=ctx.advertised_port, rack=None)]
-        controller = ctx.node_id
+    nodes, controller = _brokers(ctx)
+    brokers = [cls.DescribeClusterBroker(broker_id=n, host=h, port=pt, rack=None)
+               for n, (h, pt) in nodes]
     return cls(version=header.api_version, error_code=errors.NONE, cluster_id=CLUSTER_ID,
                controller_id=controller, brokers=brokers)
 
