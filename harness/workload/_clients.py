@@ -158,8 +158,11 @@ class _ClientBase:
             self._membership = {**m, "keys": [k for k in m["keys"] if k not in gone]}
 
     def _to_commit(self) -> dict[str, int]:
-        m = self._membership
-        owned = set(m["keys"]) if m is not None else set()
+        """What `commit` commits: positions of the keys this member owns now. Raises a
+        definite failure when the consumer is not subscribed (no group to commit to)."""
+        if self._consumer is None or self._membership is None:
+            raise ClientError("fail", ["not-subscribed", "commit before subscribe"])
+        owned = set(self._membership["keys"])
         return {k: off for k, off in sorted(self._consumed.items()) if k in owned}
 
     def membership(self) -> dict[str, Any] | None:
@@ -275,8 +278,6 @@ class KafkaPythonClient(_ClientBase):
     def commit(self) -> dict[str, int]:
         from kafka import OffsetAndMetadata, TopicPartition
 
-        if self._consumer is None or self._membership is None:
-            raise ClientError("fail", ["not-subscribed", "commit before subscribe"])
         offsets = self._to_commit()
         if not offsets:
             return offsets
@@ -481,8 +482,6 @@ class ConfluentClient(_ClientBase):
     def commit(self) -> dict[str, int]:
         from confluent_kafka import KafkaException, TopicPartition
 
-        if self._consumer is None or self._membership is None:
-            raise ClientError("fail", ["not-subscribed", "commit before subscribe"])
         offsets = self._to_commit()
         if not offsets:
             return offsets
