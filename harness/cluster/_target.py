@@ -61,6 +61,10 @@ class Target(abc.ABC):
     services: ClassVar[tuple[str, ...]] = ("kafka",)
     #: a SIGKILL may lose acknowledged data by design (e.g. in-memory storage).
     loses_data_on_kill: ClassVar[bool] = False
+    #: a waiting Fetch is answered as soon as data arrives (Kafka's fetch.min.bytes=1),
+    #: so consumers can wait long (Kafka's 500 ms) without delaying reads; a target
+    #: that holds every fetch for the whole wait needs short waits instead.
+    answers_fetch_on_data: ClassVar[bool] = False
     #: the first signal of a graceful stop.
     stop_signal: ClassVar[int] = signal.SIGTERM
     #: whether the harness manages processes at all (False for `external`).

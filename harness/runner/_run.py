@@ -243,7 +243,8 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             poll_s = 0.2 if opts.sub_via == "subscribe" else 0.01
             copts = ClientOptions(bootstrap=bootstrap, topic_prefix=prefix, acks=opts.acks,
                                   idempotence=opts.idempotence, poll_timeout_s=poll_s,
-                                  group_id=f"logtrial-{run_id}")
+                                  fetch_max_wait_ms=500 if cluster.target.answers_fetch_on_data
+                                  else 20, group_id=f"logtrial-{run_id}")
             client_cls = CLIENTS[opts.client]
             # Each slot's client runs in its own process (harness.workload._hosted):
             # in-process clients made the harness, not the broker, the bottleneck.

@@ -73,6 +73,11 @@ class ClientOptions:
     linger_ms: int = 0
     send_timeout_s: float = 5.0
     poll_timeout_s: float = 0.01
+    #: Fetch's max wait. Short by default: Tansu holds a fetch for the whole wait even
+    #: when records arrive (measured: 500 ms gives ~220 ms produce-to-poll latency, 20 ms
+    #: gives ~7 ms). Runs raise it to Kafka's 500 for targets that answer on arrival,
+    #: saving 50 empty fetch round trips per second per idle consumer.
+    fetch_max_wait_ms: int = 20
     isolation_level: str = "read_uncommitted"
     group_id: str = "logtrial"
 
@@ -207,7 +212,7 @@ class KafkaPythonClient(_ClientBase):
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     isolation_level=o.isolation_level,
-                    fetch_max_wait_ms=20,
+                    fetch_max_wait_ms=o.fetch_max_wait_ms,
                     request_timeout_ms=max(int(o.send_timeout_s * 1000), 3000),
                     session_timeout_ms=6000,
                     heartbeat_interval_ms=1000,
@@ -405,7 +410,7 @@ class ConfluentClient(_ClientBase):
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "isolation.level": o.isolation_level,
-                "fetch.wait.max.ms": 20,
+                "fetch.wait.max.ms": o.fetch_max_wait_ms,
                 "session.timeout.ms": 6000,
                 "client.id": f"logtrial-c{self.process}",
                 "log_level": 3,

@@ -35,6 +35,7 @@ def kafka_home() -> Path:
 
 class KafkaTarget(Target):
     name: ClassVar[str] = "kafka"
+    answers_fetch_on_data: ClassVar[bool] = True
     faults: ClassVar[frozenset[str]] = frozenset(
         {"kill", "pause", "clock", "partition", "loss", "bandwidth", "slow", "reset"})
     max_nodes: ClassVar[int] = 5

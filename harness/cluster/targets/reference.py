@@ -28,6 +28,7 @@ from harness.cluster._target import NodeSpec, Target, TargetNotInstalled
 
 class ReferenceTarget(Target):
     name: ClassVar[str] = "reference"
+    answers_fetch_on_data: ClassVar[bool] = True
     faults: ClassVar[frozenset[str]] = frozenset(
         {"kill", "pause", "clock", "partition", "loss", "bandwidth", "slow", "reset"})
     max_nodes: ClassVar[int] = 5
