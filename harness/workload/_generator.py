@@ -36,7 +36,15 @@ The kafka workload, after Jepsen's (``jepsen.tests.kafka``):
 - with ``crash_share > 0`` that share of an attached process's ops is a ``crash``
   (Jepsen's client crash): the interpreter closes the process's client and records
   the op as ``info``; a new process id takes the slot and attaches again, so clients
-  are re-created now and then even when no fault forces it. Default 0, as above.
+  are re-created now and then even when no fault forces it. Default 0, as above;
+- with ``txn=True`` (Jepsen's ``:txn?``) every op that would be a send or a poll is a
+  transaction instead: ``f`` ``"txn"``, value 1 to ``max_txn_length`` micro-ops, each
+  ``["send", k, v]`` (at ``send_share``, a fresh value) or ``["poll"]``; completed as
+  ``[["send", k, [offset, v]], ["poll", {k: [[offset, v], ...]}], ...]`` in the same
+  order. A share (``abort_share``) of them carries ``abort=True``: the client runs
+  the micro-ops and then aborts instead of committing (the completion is ``fail``), so
+  read_committed consumers meet aborted records to skip. ``txn=False`` adds no random
+  draw, so existing seeds keep their ops.
 """
 
 from __future__ import annotations
@@ -83,6 +91,8 @@ class Invocation:
     process: int
     f: str
     value: Any
+    #: a ``txn`` the client must abort after its micro-ops instead of committing
+    abort: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +122,11 @@ class KafkaWorkload:
     offsets_share: float = 0.0
     #: the share of an attached process's ops that crash its client on purpose.
     crash_share: float = 0.0
+    #: sends and polls run as transactions of 1..max_txn_length micro-ops.
+    txn: bool = False
+    max_txn_length: int = 4
+    #: with txn: the share of transactions the client aborts on purpose.
+    abort_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -129,6 +144,10 @@ class KafkaWorkload:
             raise ValueError(f"crash_share must be within [0, 1], got {self.crash_share}")
         if self.rate < 0:
             raise ValueError(f"rate must be >= 0 ops/s, got {self.rate}")
+        if self.max_txn_length < 1:
+            raise ValueError(f"max_txn_length must be >= 1, got {self.max_txn_length}")
+        if not 0.0 <= self.abort_share <= 1.0:
+            raise ValueError(f"abort_share must be within [0, 1], got {self.abort_share}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,21 +220,45 @@ class KafkaGenerator:
             elif observe:
                 inv = Invocation(process, "offsets", list(w.keys))
             elif u < w.send_share:
-                key, rng = self._pick_key(rng)
-                inv = Invocation(process, "send", [["send", key, value_ctr]])
-                value_ctr += 1
+                if w.txn:
+                    inv, value_ctr, rng = self._txn(process, value_ctr, rng)
+                else:
+                    key, rng = self._pick_key(rng)
+                    inv = Invocation(process, "send", [["send", key, value_ctr]])
+                    value_ctr += 1
             elif w.sub_via == "subscribe" and (w.commit_share > 0 or w.fetch_share > 0):
                 u, rng = uniform(rng)
                 if u < w.commit_share:
                     inv = Invocation(process, "commit", None)
                 elif u < w.commit_share + w.fetch_share:
                     inv = Invocation(process, "committed", list(w.keys))
+                elif w.txn:
+                    inv, value_ctr, rng = self._txn(process, value_ctr, rng)
                 else:
                     inv = Invocation(process, "poll", [["poll"]])
+            elif w.txn:
+                inv, value_ctr, rng = self._txn(process, value_ctr, rng)
             else:
                 inv = Invocation(process, "poll", [["poll"]])
         return inv, replace(self, rng=rng, next_value=value_ctr, next_time_ns=nxt,
                             attached=attached)
+
+    def _txn(self, process: int, value_ctr: int, rng: int) -> tuple[Invocation, int, int]:
+        """One transaction: 1..max_txn_length sends (fresh values) and polls, and
+        whether the client is to abort it."""
+        w = self.workload
+        v, rng = splitmix64(rng)
+        mops: list[list[Any]] = []
+        for _ in range(1 + v % w.max_txn_length):
+            u, rng = uniform(rng)
+            if u < w.send_share:
+                key, rng = self._pick_key(rng)
+                mops.append(["send", key, value_ctr])
+                value_ctr += 1
+            else:
+                mops.append(["poll"])
+        u, rng = uniform(rng)
+        return Invocation(process, "txn", mops, abort=u < w.abort_share), value_ctr, rng
 
     def forget(self, process: int) -> KafkaGenerator:
         """A process crashed: its replacement must attach again."""
