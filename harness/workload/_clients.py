@@ -9,8 +9,25 @@ OffsetFetch; a failed fetch changed nothing, so it is definite),
 through the consumer, which must be attached; a failure is definite; a key whose
 lookup fails, e.g. no leader known for it, is left out: the op fails only if every
 key's lookup does),
+``txn(mops, abort) -> completed mops`` (below),
 ``close()``. A failure raises `ClientError` carrying the definite/indefinite outcome
 from `harness.workload._errors` (and, for a commit, the offsets it tried).
+
+Transactions (``txn``, with ``ClientOptions.transactional_ids``): the producer is
+transactional, its id ``f"{group_id}-t{process % transactional_ids}"``: one id per
+interpreter slot, so the process that replaces a crashed one fences its predecessor
+and aborts its open transaction at once (an open transaction holds every
+read_committed consumer of its partitions at the last stable offset). A txn begins,
+runs its micro-ops in order (sends are not awaited one by one: their offsets come from
+their futures after a flush; polls come from the consumer), with ``subscribe`` adds
+the consumed positions of the keys this member owns (``send_offsets_to_transaction``),
+and commits; with ``abort`` it aborts instead. Every wait is bounded by
+``send_timeout_s``. A failure is classified by `classify_txn`: an abort (asked for, or
+after an error) that succeeded makes it ``fail`` (a deliberate abort records what the
+txn did: offsets and reads), anything that may have committed ``info``. After an abort
+the consumer is sought back to where the transaction's polls began, so the process's
+next poll continues from its last committed-to-history position; a send is never
+retried as a new value.
 
 Commits (commit-after-process): ``commit()`` commits, for the group, the offset after
 the last record each poll returned of every key the consumer is assigned now, and
@@ -36,6 +53,7 @@ Record keys and values are the decimal strings of the key and the value.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +65,7 @@ from harness.workload._errors import (
     classify_offsets,
     classify_read,
     classify_send,
+    classify_txn,
     error_name,
 )
 
@@ -80,6 +99,10 @@ class ClientOptions:
     fetch_max_wait_ms: int = 20
     isolation_level: str = "read_uncommitted"
     group_id: str = "logtrial"
+    #: 0: no transactions; n: the producer is transactional, with one of n ids (one
+    #: per interpreter slot: ``process % n``).
+    transactional_ids: int = 0
+    transaction_timeout_ms: int = 20000
 
 
 class Client(Protocol):
@@ -91,6 +114,7 @@ class Client(Protocol):
     def committed(self, keys: list[str]) -> dict[str, int | None]: ...
     def offsets(self, keys: list[str]) -> dict[str, list[int]]: ...
     def membership(self) -> dict[str, Any] | None: ...
+    def txn(self, mops: list[list[Any]], abort: bool = False) -> list[list[Any]]: ...
     def close(self) -> None: ...
 
 
@@ -127,6 +151,49 @@ def _offsets_each(keys: list[str], timeout_s: float,
     return out
 
 
+def _bounded(what: str, fn: Callable[[], Any], timeout_s: float) -> Any:
+    """``fn()`` on a helper thread, waited for at most ``timeout_s``: kafka-python's
+    transaction calls (commit, abort, send_offsets_to_transaction) wait without a
+    limit, which would hang a worker while the coordinator is unreachable. On a
+    timeout the call is abandoned (its daemon thread ends with the producer)."""
+    box: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            box.append((True, fn()))
+        except BaseException as e:  # handed to the caller
+            box.append((False, e))
+
+    t = threading.Thread(target=run, daemon=True, name=f"logtrial-{what}")
+    t.start()
+    t.join(timeout_s)
+    if not box:
+        raise TimeoutError(f"{what} did not finish within {timeout_s:g} s")
+    ok, result = box[0]
+    if not ok:
+        raise result
+    return result
+
+
+class _TxnFailed(Exception):
+    """A step of a transaction failed; ``error`` is what the history records."""
+
+    def __init__(self, error: list[Any]) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
+def _err(e: BaseException) -> list[Any]:
+    """The history's error of an exception: Kafka error name (if any), type, text."""
+    code = getattr(e, "errno", None)
+    out: list[Any] = [type(e).__name__, str(e)[:200]]
+    if isinstance(code, int):
+        out.insert(0, error_name(code))
+    elif e.args and hasattr(e.args[0], "name") and callable(e.args[0].name):
+        out[0] = e.args[0].name()  # confluent-kafka: KafkaException(KafkaError)
+    return out
+
+
 class _ClientBase:
     """One producer and one consumer per process, created on first use."""
 
@@ -139,6 +206,103 @@ class _ClientBase:
         self._consumed: dict[str, int] = {}
         self._membership: dict[str, Any] | None = None
         self._epoch = 0
+        #: init_transactions succeeded on the current producer
+        self._txn_ready = False
+
+    @property
+    def transactional_id(self) -> str | None:
+        n = self.opts.transactional_ids
+        return f"{self.opts.group_id}-t{self.process % n}" if n > 0 else None
+
+    # Transaction steps, per library; each raises _TxnFailed.
+    def poll(self) -> dict[str, list[list[int]]]:
+        raise NotImplementedError
+
+    def _txn_begin(self) -> None:
+        raise NotImplementedError
+
+    def _txn_produce(self, key: str, value: int) -> Any:
+        raise NotImplementedError
+
+    def _txn_offsets(self, handles: list[Any]) -> list[int]:
+        raise NotImplementedError
+
+    def _txn_send_offsets(self, offsets: dict[str, int]) -> None:
+        raise NotImplementedError
+
+    def _txn_commit(self) -> None:
+        raise NotImplementedError
+
+    def _txn_abort(self) -> list[Any] | None:
+        """Abort the open transaction; None if it was aborted, else the error."""
+        raise NotImplementedError
+
+    def _seek(self, key: str, offset: int) -> None:
+        raise NotImplementedError
+
+    def _discard_producer(self) -> None:
+        raise NotImplementedError
+
+    def txn(self, mops: list[list[Any]], abort: bool = False) -> list[list[Any]]:
+        """Run one transaction (see the module docstring); returns the completed
+        micro-ops, ``[["send", k, [offset, v]], ["poll", {k: [[offset, v], ...]}]]``."""
+        if self.transactional_id is None:
+            raise ClientError("fail", ["not-transactional",
+                                       "txn needs a transactional producer (run with --txn)"])
+        try:
+            self._txn_begin()
+        except (_TxnFailed, ClientError) as e:
+            self._discard_producer()  # a failed init leaves the producer unusable
+            raise ClientError(classify_txn("start"), e.error) from e
+        consumed, epoch = dict(self._consumed), self._epoch
+        first_read: dict[str, int] = {}
+        out: list[list[Any]] = []
+        sends: list[tuple[int, Any]] = []
+        try:
+            for mop in mops:
+                if mop[0] == "send":
+                    _, key, v = mop
+                    sends.append((len(out), self._txn_produce(str(key), int(v))))
+                    out.append(["send", key, v])
+                else:
+                    polled = self.poll()
+                    for k, pairs in polled.items():
+                        if pairs:
+                            first_read.setdefault(k, pairs[0][0])
+                    out.append(["poll", polled])
+            offsets = self._txn_offsets([h for _, h in sends])
+            for (i, _), off in zip(sends, offsets, strict=True):
+                out[i] = ["send", out[i][1], [off, out[i][2]]]
+            if abort:
+                raise _TxnFailed(["aborted", "the workload asked for an abort"])
+            if self._membership is not None:
+                positions = self._to_commit()
+                if positions:
+                    self._txn_send_offsets(positions)
+            self._txn_commit()
+        except (_TxnFailed, ClientError) as e:
+            self._abandon(e, abort and isinstance(e, _TxnFailed) and e.error[0] == "aborted",
+                          out, first_read, consumed, epoch)
+        return out
+
+    def _abandon(self, e: _TxnFailed | ClientError, asked: bool, out: list[list[Any]],
+                 first_read: dict[str, int], consumed: dict[str, int], epoch: int) -> None:
+        """Abort after ``e`` and raise the classified failure (see `classify_txn`)."""
+        error = list(e.error)
+        abort_error = self._txn_abort()
+        if abort_error is not None:
+            raise ClientError(classify_txn("open"), [*error, "abort failed", *abort_error])
+        if isinstance(e, ClientError) and e.outcome == "info":
+            raise ClientError("info", error)  # the consumer is suspect: replace it
+        if self._epoch != epoch:  # a rebalance reset the positions mid-transaction
+            raise ClientError("info", [*error, "rebalanced during the transaction"])
+        try:
+            for k, off in first_read.items():
+                self._seek(k, off)
+        except Exception as se:
+            raise ClientError("info", [*error, "rewind failed", *_err(se)]) from se
+        self._consumed = consumed
+        raise ClientError(classify_txn("aborted"), error, value=out if asked else None)
 
     def _note_polled(self, out: dict[str, list[list[int]]]) -> None:
         for k, pairs in out.items():
@@ -184,6 +348,9 @@ class KafkaPythonClient(_ClientBase):
             from kafka import KafkaProducer
 
             o = self.opts
+            txn: dict[str, Any] = {} if self.transactional_id is None else {
+                "transactional_id": self.transactional_id,
+                "transaction_timeout_ms": o.transaction_timeout_ms}
             try:
                 self._producer = KafkaProducer(
                     bootstrap_servers=o.bootstrap.split(","),
@@ -195,6 +362,7 @@ class KafkaPythonClient(_ClientBase):
                     max_block_ms=int(o.send_timeout_s * 1000),
                     delivery_timeout_ms=int(o.send_timeout_s * 1000) + o.linger_ms + 1,
                     client_id=f"logtrial-p{self.process}",
+                    **txn,
                 )
             except Exception as e:
                 raise ClientError("fail", ["connect", type(e).__name__, str(e)]) from e
@@ -372,12 +540,79 @@ class KafkaPythonClient(_ClientBase):
         self._note_polled(out)
         return out
 
+    def _txn_begin(self) -> None:
+        producer = self._get_producer()
+        try:
+            if not self._txn_ready:
+                producer.init_transactions()  # bounded by max_block_ms
+                self._txn_ready = True
+            producer.begin_transaction()
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_produce(self, key: str, value: int) -> Any:
+        try:
+            return self._producer.send(topic_of(self.opts.topic_prefix, key),
+                                       value=str(value).encode(), key=key.encode(),
+                                       partition=0)
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_offsets(self, handles: list[Any]) -> list[int]:
+        if not handles:
+            return []
+        try:
+            self._producer.flush(timeout=self.opts.send_timeout_s)
+            return [int(f.get(timeout=self.opts.send_timeout_s).offset) for f in handles]
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_send_offsets(self, offsets: dict[str, int]) -> None:
+        from kafka import OffsetAndMetadata, TopicPartition
+
+        prefix = self.opts.topic_prefix
+        tps = {TopicPartition(topic_of(prefix, k), 0): OffsetAndMetadata(off, "", -1)
+               for k, off in offsets.items()}
+        try:
+            meta = self._consumer.group_metadata()
+            _bounded("send-offsets", lambda: self._producer.send_offsets_to_transaction(
+                tps, meta), self.opts.send_timeout_s)
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_commit(self) -> None:
+        try:
+            _bounded("commit-txn", self._producer.commit_transaction,
+                     self.opts.send_timeout_s)
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_abort(self) -> list[Any] | None:
+        try:
+            _bounded("abort-txn", self._producer.abort_transaction, self.opts.send_timeout_s)
+        except Exception as e:
+            return _err(e)
+        return None
+
+    def _seek(self, key: str, offset: int) -> None:
+        from kafka import TopicPartition
+
+        self._consumer.seek(TopicPartition(topic_of(self.opts.topic_prefix, key), 0), offset)
+
+    def _discard_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.close(timeout=1)
+        self._producer = None
+        self._txn_ready = False
+
     def close(self) -> None:
         for c in (self._producer, self._consumer):
             if c is not None:
                 with contextlib.suppress(Exception):
                     c.close(timeout=1) if c is self._producer else c.close()
         self._producer = self._consumer = None
+        self._txn_ready = False
 
 
 class ConfluentClient(_ClientBase):
@@ -388,7 +623,7 @@ class ConfluentClient(_ClientBase):
             from confluent_kafka import Producer
 
             o = self.opts
-            self._producer = Producer({
+            conf: dict[str, Any] = {
                 "bootstrap.servers": o.bootstrap,
                 "acks": str(_acks(o.acks)),
                 "enable.idempotence": o.idempotence,
@@ -396,7 +631,11 @@ class ConfluentClient(_ClientBase):
                 "message.timeout.ms": int(o.send_timeout_s * 1000),
                 "client.id": f"logtrial-p{self.process}",
                 "log_level": 3,
-            })
+            }
+            if self.transactional_id is not None:
+                conf["transactional.id"] = self.transactional_id
+                conf["transaction.timeout.ms"] = o.transaction_timeout_ms
+            self._producer = Producer(conf)
         return self._producer
 
     def _get_consumer(self, group: bool) -> Any:
@@ -569,6 +808,80 @@ class ConfluentClient(_ClientBase):
         self._note_polled(out)
         return out
 
+    def _txn_begin(self) -> None:
+        try:
+            producer = self._get_producer()
+            if not self._txn_ready:
+                producer.init_transactions(self.opts.send_timeout_s)
+                self._txn_ready = True
+            producer.begin_transaction()
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_produce(self, key: str, value: int) -> Any:
+        result: list[Any] = []
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            result.append((err, msg))
+
+        try:
+            self._producer.produce(topic_of(self.opts.topic_prefix, key),
+                                   value=str(value).encode(), key=key.encode(), partition=0,
+                                   on_delivery=on_delivery)
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+        return result
+
+    def _txn_offsets(self, handles: list[Any]) -> list[int]:
+        if not handles:
+            return []
+        left = self._producer.flush(self.opts.send_timeout_s)
+        out = []
+        for result in handles:
+            if not result:
+                raise _TxnFailed(["timeout", f"no delivery report ({left} in queue)"])
+            err, msg = result[0]
+            if err is not None:
+                raise _TxnFailed([err.name(), err.str()[:200]])
+            out.append(int(msg.offset()))
+        return out
+
+    def _txn_send_offsets(self, offsets: dict[str, int]) -> None:
+        from confluent_kafka import TopicPartition
+
+        prefix = self.opts.topic_prefix
+        try:
+            self._producer.send_offsets_to_transaction(
+                [TopicPartition(topic_of(prefix, k), 0, off) for k, off in offsets.items()],
+                self._consumer.consumer_group_metadata(), self.opts.send_timeout_s)
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_commit(self) -> None:
+        try:
+            self._producer.commit_transaction(self.opts.send_timeout_s)
+        except Exception as e:
+            raise _TxnFailed(_err(e)) from e
+
+    def _txn_abort(self) -> list[Any] | None:
+        try:
+            self._producer.abort_transaction(self.opts.send_timeout_s)
+        except Exception as e:
+            return _err(e)
+        return None
+
+    def _seek(self, key: str, offset: int) -> None:
+        from confluent_kafka import TopicPartition
+
+        self._consumer.seek(TopicPartition(topic_of(self.opts.topic_prefix, key), 0, offset))
+
+    def _discard_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                self._producer.flush(0)
+        self._producer = None
+        self._txn_ready = False
+
     def close(self) -> None:
         if self._consumer is not None:
             with contextlib.suppress(Exception):
@@ -577,6 +890,7 @@ class ConfluentClient(_ClientBase):
             with contextlib.suppress(Exception):
                 self._producer.flush(0)
         self._producer = self._consumer = None
+        self._txn_ready = False
 
 
 CLIENTS: dict[str, type[KafkaPythonClient] | type[ConfluentClient]] = {

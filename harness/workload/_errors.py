@@ -12,6 +12,14 @@ failed poll may have moved the consumer's position, so a poll error crashes the
 consumer (``info``) and a fresh process starts over, as Jepsen does. Listing offsets
 (``offsets``) changes nothing, neither on a broker nor in the consumer's positions, so
 its failure is always definite (`classify_offsets`): it observed nothing.
+
+A transaction (``txn``) is definite (``fail``) when nothing of it reached a broker (the
+producer could not be initialised or begin) or when it was aborted, by the workload's
+wish or after an error, and the abort succeeded: the coordinator then wrote abort
+markers and none of its sends can become visible to read_committed consumers. It is
+indefinite (``info``) otherwise, above all when the commit timed out or failed and no
+abort succeeded afterwards: the EndTxn may have reached the coordinator
+(`classify_txn`). The codes the transaction APIs answer are named in `TXN_CODES`.
 """
 
 from __future__ import annotations
@@ -140,6 +148,32 @@ def classify_commit(code: int | None = None, exception: str | None = None) -> Ou
     return "info"
 
 
+#: Error codes of the transaction APIs (InitProducerId with a transactional id,
+#: AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn), for error names; the
+#: outcome of a transaction follows from whether its abort succeeded (`classify_txn`).
+TXN_CODES: Final[dict[int, str]] = {
+    48: "INVALID_TXN_STATE",
+    49: "INVALID_PRODUCER_ID_MAPPING",
+    50: "INVALID_TRANSACTION_TIMEOUT",
+    51: "CONCURRENT_TRANSACTIONS",
+    52: "TRANSACTION_COORDINATOR_FENCED",
+    53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+    90: "PRODUCER_FENCED",
+}
+
+#: How far a failed transaction got: ``"start"`` (initialising the producer or
+#: beginning: nothing was sent), ``"aborted"`` (an abort succeeded), ``"open"`` (it
+#: failed after sending and no abort succeeded: it may still commit, or has).
+TxnStage = Literal["start", "aborted", "open"]
+
+
+def classify_txn(stage: TxnStage) -> Outcome:
+    """A failed transaction: definite when it never started or its abort succeeded;
+    indefinite while it may still have committed (a commit that timed out, a producer
+    fenced mid-commit, an abort that failed)."""
+    return "info" if stage == "open" else "fail"
+
+
 def error_name(code: int) -> str:
     return (DEFINITE_SEND_CODES.get(code) or INDEFINITE_SEND_CODES.get(code)
-            or DEFINITE_COMMIT_CODES.get(code) or f"code-{code}")
+            or DEFINITE_COMMIT_CODES.get(code) or TXN_CODES.get(code) or f"code-{code}")

@@ -195,6 +195,10 @@ class HostedClient:
         out: dict[str, list[int]] = self._call_host("call", "offsets", (keys,))
         return out
 
+    def txn(self, mops: list[list[Any]], abort: bool = False) -> list[list[Any]]:
+        out: list[list[Any]] = self._call_host("call", "txn", (mops, abort))
+        return out
+
     def membership(self) -> dict[str, Any] | None:
         m = self._membership
         return dict(m) if m is not None else None

@@ -2,7 +2,9 @@
 
 It asks a pure generator for the next invocation, hands it to the idle worker thread
 of that process, and records the invocation and its completion in the `Recorder`.
-Completions of ``poll``, ``commit`` and ``committed`` by a subscribed consumer carry its group
+A ``txn`` the generator wants aborted is recorded with ``extra["abort"]`` on its
+invocation. Completions of ``poll``, ``txn``, ``commit`` and ``committed`` by a subscribed
+consumer carry its group
 membership in ``extra["membership"]`` (see `Client.membership`): the groups checker
 reads ownership per generation from it. A completion of type ``info`` means the client
 may be broken: the worker closes it and
@@ -83,8 +85,11 @@ class Recorder:
 ClientFactory = Callable[[int], Client]
 
 
-def apply(client: Client, f: str, value: Any) -> Any:
-    """Run one workload op on a client; returns the completion value."""
+def apply(client: Client, f: str, value: Any, abort: bool = False) -> Any:
+    """Run one workload op on a client; returns the completion value. ``abort``: a
+    ``txn`` the client is to abort instead of committing (it then raises a ``fail``)."""
+    if f == "txn":
+        return client.txn([list(mop) for mop in value], abort)
     if f == "send":
         out = []
         for mop in value:
@@ -110,7 +115,7 @@ def apply(client: Client, f: str, value: Any) -> Any:
 
 def _membership(client: Client | None, f: str) -> dict[str, Any] | None:
     """``{"membership": ...}`` for a poll or commit of a subscribed consumer."""
-    if client is None or f not in ("poll", "commit", "committed"):
+    if client is None or f not in ("poll", "txn", "commit", "committed"):
         return None
     get = getattr(client, "membership", None)
     m = get() if get is not None else None
@@ -155,7 +160,7 @@ class Interpreter:
             try:
                 if slot.client is None:
                     slot.client = self.factory(slot.process)
-                done = apply(slot.client, inv.f, inv.value)
+                done = apply(slot.client, inv.f, inv.value, inv.abort)
                 rec.record(inv.process, "ok", inv.f, done,
                            extra=_membership(slot.client, inv.f))
                 crashed = False
@@ -212,7 +217,8 @@ class Interpreter:
                     continue
                 slot = next(s for s in self._slots if s.process == res.process)
                 slot.busy = True
-            rec.record(res.process, "invoke", res.f, res.value)
+            rec.record(res.process, "invoke", res.f, res.value,
+                       extra={"abort": True} if res.abort else None)
             slot.inbox.put(res)
         return gen
 
