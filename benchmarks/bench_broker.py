@@ -72,8 +72,10 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 @contextmanager
-def reference_broker(flush: str, nodes: int = 1) -> Iterator[str]:
-    """``nodes`` reference-broker processes (a cluster if > 1); yields the bootstrap."""
+def reference_broker(flush: str, nodes: int = 1, *, pids: list[int] | None = None,
+                     election_timeout_ms: int = 500) -> Iterator[str]:
+    """``nodes`` reference-broker processes (a cluster if > 1); yields the bootstrap.
+    ``pids``, if given, receives the process ids (for CPU accounting)."""
     data = Path(tempfile.mkdtemp(prefix="bench-ref-"))
     ports = {n: _free_port() for n in range(1, nodes + 1)}
     peers = ",".join(f"{n}=127.0.0.1:{p}" for n, p in ports.items())
@@ -85,9 +87,11 @@ def reference_broker(flush: str, nodes: int = 1) -> Iterator[str]:
                    "--listen", f"127.0.0.1:{port}", "--data-dir", str(data / f"n{n}"),
                    "--log-level", "WARNING", "--config", f"log.flush.policy={flush}"]
             if nodes > 1:
-                cmd += ["--peers", peers, "--election-timeout-ms", "500"]
+                cmd += ["--peers", peers, "--election-timeout-ms", str(election_timeout_ms)]
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
+            if pids is not None:
+                pids.append(procs[-1].pid)
         for proc, port in zip(procs, ports.values(), strict=True):
             _wait_port(port, proc)
         yield ",".join(f"127.0.0.1:{p}" for p in ports.values())
