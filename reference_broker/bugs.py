@@ -14,6 +14,7 @@ from typing import Final
 from reference_broker.groups import PLANTED_BUGS as _GROUP_BUGS
 from reference_broker.log.retention import PLANTED_BUGS as _LOG_BUGS
 from reference_broker.raft import PLANTED_BUGS as _RAFT_BUGS
+from reference_broker.txn import PLANTED_BUGS as _TXN_BUGS
 
 CONFIG_KEY: Final = "logtrial.bugs"
 
@@ -35,7 +36,7 @@ _CLUSTER_BUGS = {
 }
 
 #: name -> one-line description, for every bug a running broker can switch on.
-BUGS: Final[Mapping[str, str]] = dict(sorted({**_GROUP_BUGS, **_LOG_BUGS,
+BUGS: Final[Mapping[str, str]] = dict(sorted({**_GROUP_BUGS, **_LOG_BUGS, **_TXN_BUGS,
                                                **_CLUSTER_BUGS}.items()))
 
 

@@ -127,6 +127,7 @@ class BrokerConfig:
     offsets_retention_minutes: int = 10080
     default_replication_factor: int | None = None  # None: min(3, number of nodes)
     replica_lag_time_max_ms: int = 30000
+    transaction_max_timeout_ms: int = 900000  # larger transaction.timeout.ms is refused
     log: TopicConfig = field(default_factory=TopicConfig)
     raw: Mapping[str, str] = field(default_factory=dict)
 
@@ -161,6 +162,8 @@ _BROKER_KEYS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "min.insync.replicas": ("log.min_insync_replicas", lambda k, v: _int(k, v, 1)),
     "default.replication.factor": ("default_replication_factor", lambda k, v: _int(k, v, 1)),
     "replica.lag.time.max.ms": ("replica_lag_time_max_ms", lambda k, v: _int(k, v, 1)),
+    "transaction.max.timeout.ms": ("transaction_max_timeout_ms",
+                                   lambda k, v: _int(k, v, 1, _INT32_MAX)),
 }
 # Accepted but not interpreted here: replication settings (no effect on one node) and
 # settings the group coordinator reads from `BrokerConfig.raw`.

@@ -357,6 +357,8 @@ class BrokerServer:
                     ctx.topics.start_sync_dirty(now)
                 if ctx.groups is not None:
                     ctx.groups.tick(now)
+                if "txn" in ctx.extras:  # reference_broker.txn: timeouts, recovery
+                    ctx.extras["txn"].tick(now)
                 ctx.topics.maybe_flush(now)
                 if now >= next_retention:
                     next_retention = now + ctx.config.retention_check_interval_ms

@@ -11,8 +11,12 @@ A deleted topic is first dropped from `topics.json`, its directories renamed to
 on the next start. `__consumer_offsets` belongs to the group coordinator: this store
 never creates, lists or deletes it.
 
-`Partition` couples a log with its idempotent-producer state (rebuilt from the batch
-headers on open) and with the futures of fetches waiting for data (woken on append).
+`Partition` couples a log with its idempotent-producer state and its transaction state
+(`reference_broker.txn.PartitionTxns`: open transactions, last stable offset, aborted
+index), both rebuilt from the log on open, and with the futures of fetches waiting for
+data (woken on append). Transactional batches are appended only when the produce
+handler passes a gate (the transaction coordinator's verdict); control batches only
+by `write_marker`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from reference_broker.config import BrokerConfig, TopicConfig
 from reference_broker.log import LogConfig, OffsetOutOfRange, PartitionLog
 from reference_broker.partition import ProducerStateTable
 from reference_broker.protocol import errors
+from reference_broker.txn.partition import PartitionTxns, marker_batch, marker_is_commit
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,11 @@ class AppendResult:
     message: str | None = None
 
 
+#: A produce handler's verdict on a transactional batch of (producer id, epoch) for
+#: this partition: None to accept, else the refusal.
+TxnGate = Callable[[int, int], "AppendResult | None"]
+
+
 class Partition:
     """One partition: log, high watermark, producer state, waiting fetches.
 
@@ -95,7 +105,7 @@ class Partition:
     """
 
     __slots__ = ("_dirty", "_durable_end", "_flushing", "_waiters", "config", "index",
-                 "log", "producers", "replica", "sync_always", "topic")
+                 "log", "producers", "replica", "sync_always", "topic", "txns")
 
     def __init__(self, topic: str, index: int, plog: PartitionLog, config: TopicConfig,
                  dirty: set[Partition] | None = None) -> None:
@@ -108,6 +118,7 @@ class Partition:
         self._dirty: set[Partition] = dirty if dirty is not None else set()
         self._flushing: asyncio.Task[None] | None = None
         self.producers = ProducerStateTable()
+        self.txns = PartitionTxns()
         self._waiters: list[asyncio.Future[None]] = []
         # In a cluster: the partition's Raft group (`reference_broker.cluster`), which
         # appends through Raft and owns the high watermark (its commit index).
@@ -117,18 +128,31 @@ class Partition:
     def _rebuild_producers(self) -> None:
         n = 0
         for h in self.log.iter_batch_headers(self.log.log_start_offset):
-            if h.producer_id >= 0 and not h.is_control:
-                self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
-                                      h.last_sequence, h.base_offset, h.last_offset,
-                                      h.max_timestamp)
-                n += 1
+            if h.producer_id < 0:
+                continue
+            if h.is_control:
+                data = self.log.read(h.base_offset, h.size, h.next_offset)
+                commit = marker_is_commit(data)
+                if commit is not None:
+                    self.txns.on_marker(h.producer_id, commit, h.base_offset)
+                    self.producers.bump_epoch(h.producer_id, h.producer_epoch)
+                continue
+            self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
+                                  h.last_sequence, h.base_offset, h.last_offset,
+                                  h.max_timestamp)
+            if h.is_transactional:
+                self.txns.on_data(h.producer_id, h.base_offset)
+            n += 1
         if n:
-            log.info("%s-%d: rebuilt state of %d producers from %d batches",
-                     self.topic, self.index, len(self.producers), n)
+            log.info("%s-%d: rebuilt state of %d producers from %d batches (%d open and "
+                     "%d aborted transactions)", self.topic, self.index,
+                     len(self.producers), n, len(self.txns.ongoing), len(self.txns.aborted))
 
     def reset_producers(self) -> None:
-        """Rebuild the producer state from the log (after a Raft truncation)."""
+        """Rebuild the producer and transaction state from the log (after a Raft
+        truncation)."""
         self.producers = ProducerStateTable()
+        self.txns = PartitionTxns()
         self._rebuild_producers()
 
     def record_producer(self, h: records.BatchHeader) -> None:
@@ -201,14 +225,18 @@ class Partition:
 
     @property
     def last_stable_offset(self) -> int:
-        return self.high_watermark  # no transactions: nothing is pending
+        """Below it every transaction is decided (read_committed reads stop here)."""
+        return self.txns.last_stable_offset(self.high_watermark)
 
     @property
     def log_start_offset(self) -> int:
         return int(self.log.log_start_offset)
 
-    def validate(self, data: bytes) -> list[records.BatchHeader] | AppendResult:
-        """The batch headers of a produce request's record set, or why it is refused."""
+    def validate(self, data: bytes, txn_gate: TxnGate | None = None
+                 ) -> list[records.BatchHeader] | AppendResult:
+        """The batch headers of a produce request's record set, or why it is refused
+        (transactional batches need ``txn_gate``'s consent; control batches are the
+        broker's own)."""
         try:
             headers = records.validate_produce(data)
         except records.InvalidRecords as exc:
@@ -223,15 +251,24 @@ class Partition:
                 return AppendResult(errors.MESSAGE_TOO_LARGE,
                                     message=f"batch of {h.size} bytes > max.message.bytes "
                                             f"{max_bytes}")
-            if h.is_control or h.is_transactional:
+            if h.is_control:
                 return AppendResult(errors.INVALID_RECORD,
-                                    message="transactional and control batches are not "
-                                            "supported by this broker")
+                                    message="control batches are written by the broker, "
+                                            "not produced")
+            if h.is_transactional:
+                if txn_gate is None:
+                    return AppendResult(errors.INVALID_TXN_STATE,
+                                        message="transactional batch without a transaction "
+                                                "(transactions need a single-node broker)")
+                refused = txn_gate(h.producer_id, h.producer_epoch)
+                if refused is not None:
+                    return refused
         return headers
 
-    def append(self, data: bytes, now_ms: int) -> AppendResult:
+    def append(self, data: bytes, now_ms: int, txn_gate: TxnGate | None = None
+               ) -> AppendResult:
         """Validate and append a produce request's record set (whole batches, v2)."""
-        headers = self.validate(data)
+        headers = self.validate(data, txn_gate)
         if isinstance(headers, AppendResult):
             return headers
         if len(headers) == 1:
@@ -247,6 +284,8 @@ class Partition:
             self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
                                   h.last_sequence, info.base_offset, info.last_offset,
                                   h.max_timestamp)
+            if h.is_transactional:
+                self.txns.on_data(h.producer_id, info.base_offset)
             self._appended()
             return AppendResult(errors.NONE, info.base_offset, self.log_start_offset)
         return self._append_many(data, headers, now_ms)
@@ -277,9 +316,22 @@ class Partition:
             self.producers.record(h.producer_id, h.producer_epoch, h.base_sequence,
                                   h.last_sequence, off, off + h.last_offset_delta,
                                   h.max_timestamp)
+            if h.is_transactional:
+                self.txns.on_data(h.producer_id, off)
             off += h.last_offset_delta + 1
         self._appended()
         return AppendResult(errors.NONE, info.base_offset, self.log_start_offset)
+
+    def write_marker(self, producer_id: int, epoch: int, commit: bool, now_ms: int) -> int:
+        """Append the marker ending the transaction of (producer id, epoch); returns its
+        offset. The caller waits for `idle` first; durability follows the flush policy
+        (`sync`). The producer's epoch here moves up to ``epoch`` (fencing older ones)."""
+        info = self.log.append(marker_batch(producer_id, epoch, commit, now_ms), now_ms,
+                               partition_leader_epoch=LEADER_EPOCH)
+        self.txns.on_marker(producer_id, commit, info.base_offset)
+        self.producers.bump_epoch(producer_id, epoch)
+        self._appended()
+        return info.base_offset
 
     def read(self, offset: int, max_bytes: int, max_offset: int) -> bytes:
         """Whole batches from `offset` up to `max_offset` (raises OffsetOutOfRange)."""

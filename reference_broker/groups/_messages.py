@@ -142,6 +142,9 @@ class OffsetCommit:
     member_id: str = UNKNOWN_MEMBER_ID
     group_instance_id: str | None = None
     offsets: tuple[CommitOffset, ...]
+    #: written by a committed transaction (`reference_broker.txn`): TxnOffsetCommit
+    #: checked the member when it staged the offsets, so no member or generation check.
+    transactional: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,7 +20,9 @@ it is appended (`check`) and recorded after (`record`):
 
 State is rebuilt after a restart by `record`-ing the headers of the batches in the log
 (`rebuild`), so a retry that reaches a restarted broker is still recognised.
-Batches without a producer id (-1) bypass all of this.
+Batches without a producer id (-1) bypass all of this. A transaction marker
+(`bump_epoch`) with a higher epoch than the producer's (a transaction aborted by a
+re-initialised or timed-out producer) starts the new epoch without batches.
 """
 
 from __future__ import annotations
@@ -127,6 +129,15 @@ class ProducerStateTable:
             return  # replayed history of a fenced epoch: the newer state wins
         entry.batches.append(BatchMeta(first_seq, last_seq, first_offset, last_offset,
                                        max_timestamp))
+
+    def bump_epoch(self, producer_id: int, epoch: int) -> None:
+        """A transaction marker of ``epoch`` was written: a higher epoch starts afresh
+        (the producer's next batch has sequence 0), fencing the older epochs."""
+        if producer_id < 0:
+            return
+        entry = self._entries.get(producer_id)
+        if entry is None or epoch > entry.epoch:
+            self._entries[producer_id] = ProducerEntry(epoch)
 
     def rebuild(self, headers: Iterable[tuple[int, int, int, int, int, int, int]]) -> None:
         """Replay `(pid, epoch, first_seq, last_seq, first_off, last_off, max_ts)` in log order."""

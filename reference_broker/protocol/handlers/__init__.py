@@ -189,6 +189,7 @@ HANDLER_MODULES = (
     "reference_broker.protocol.handlers.fetch",
     "reference_broker.protocol.handlers.admin",
     "reference_broker.protocol.handlers.groups",
+    "reference_broker.protocol.handlers.txn",  # after groups: commits offsets to them
 )
 
 _loaded = False

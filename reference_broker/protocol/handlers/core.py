@@ -13,7 +13,9 @@ by the leader, announced to the other nodes; every replica until an announcement
 came). Planted bug ``stale-leader-read``: a node names itself leader while its cached
 leadership (`RaftGroup.lease`) lasts, as it serves reads then. Auto-created topics get
 ``default.replication.factor`` (unset: min(3, nodes)). Producer ids are made unique
-per node (``local id * 1024 + node id``).
+per node (``local id * 1024 + node id``). InitProducerId with a transactional id is
+the transaction coordinator's (`reference_broker.protocol.handlers.txn`), which is
+single-node only: in a cluster ApiVersions leaves its APIs out.
 """
 
 from __future__ import annotations
@@ -60,8 +62,13 @@ def served_range(api_key: int) -> tuple[int, int] | None:
 @handler(ApiKey.API_VERSIONS, 0, 4)
 async def api_versions(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
     cls = codec.response_class(ApiKey.API_VERSIONS)
+    table = api_version_table()
+    if _cluster.of(ctx) is not None:  # transactions: single node only
+        from reference_broker.protocol.handlers.txn import TXN_API_KEYS
+
+        table = [row for row in table if row[0] not in TXN_API_KEYS]
     keys = [cls.ApiVersion(api_key=k, min_version=lo, max_version=hi)
-            for k, lo, hi in api_version_table()]
+            for k, lo, hi in table]
     return cls(version=header.api_version, error_code=errors.NONE, api_keys=keys,
                throttle_time_ms=0)
 
@@ -175,12 +182,10 @@ def _brokers(ctx: BrokerContext) -> tuple[list[tuple[int, tuple[str, int]]], int
 async def init_producer_id(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
     cls = codec.response_class(ApiKey.INIT_PRODUCER_ID)
     if request.transactional_id is not None:
-        # No transaction coordinator on this broker (transactions are not supported).
-        log.info("InitProducerId with transactional.id %r refused: no transactions",
-                 request.transactional_id)
-        return cls(version=header.api_version,
-                   error_code=errors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                   producer_id=-1, producer_epoch=-1)
+        # imported here: the txn module registers its hooks after the groups module's
+        from reference_broker.protocol.handlers.txn import init_transactional
+
+        return await init_transactional(ctx, header, request)
     # Like Kafka, an idempotent (non-transactional) producer always gets a fresh id,
     # epoch 0, even when it passes its old id and epoch (KIP-360 bump requests).
     pid = ctx.topics.allocate_producer_id()
@@ -222,7 +227,8 @@ async def describe_producers(ctx: BrokerContext, header: RequestHeader, request:
             states = [_PSTATE(producer_id=pid, producer_epoch=e.epoch,
                               last_sequence=e.last_seq,
                               last_timestamp=e.batches[-1].max_timestamp if e.batches else -1,
-                              coordinator_epoch=-1, current_txn_start_offset=-1)
+                              coordinator_epoch=-1,
+                              current_txn_start_offset=p.txns.ongoing.get(pid, -1))
                       for pid, e in p.producers.items()]
             parts.append(_PPART(partition_index=idx, error_code=errors.NONE,
                                 active_producers=states))

@@ -3,8 +3,13 @@
 Fetch is a long poll: the answer goes out as soon as it holds at least `min_bytes`
 of records, or an error, or when `max_wait_ms` has passed; an append to any requested
 partition wakes the waiting fetch, which then re-reads. Reads stop at the high
-watermark (read_uncommitted) or the last stable offset (read_committed; equal on this
-broker, which has no transactions, so `aborted_transactions` is empty). Offsets below
+watermark (read_uncommitted) or the last stable offset (read_committed: the first
+offset of the oldest open transaction, else the high watermark; see
+`reference_broker.txn.partition`), and read_committed answers name the aborted
+transactions that overlap ``[fetch offset, LSO)`` in `aborted_transactions` (the client
+drops their records). ListOffsets with isolation_level=1 answers latest = LSO. Planted
+bug ``aborted-read``: read_committed is served like read_uncommitted (LSO reported
+as the high watermark, no aborted transactions). Offsets below
 the log start offset or above the log end get OFFSET_OUT_OF_RANGE. Batches are sent as
 stored (opaque bytes). The response's `max_bytes` is honoured at batch granularity:
 once it is reached, further partitions get no records (the first batch is always sent,
@@ -37,6 +42,17 @@ FETCH_SESSION_ID_NOT_FOUND = 70
 _FRESP = codec.response_class(ApiKey.FETCH)
 _FTOPIC = _FRESP.FetchableTopicResponse
 _FPART = _FTOPIC.PartitionData
+_FABORTED = _FPART.AbortedTransaction
+BUG_ABORTED_READ = "aborted-read"
+
+
+def _aborted_read_bug(ctx: BrokerContext) -> bool:
+    """Planted bug ``aborted-read`` (looked up once per broker)."""
+    on = ctx.extras.get(BUG_ABORTED_READ)
+    if on is None:
+        on = BUG_ABORTED_READ in str(ctx.config.raw.get("logtrial.bugs", "")).split(",")
+        ctx.extras[BUG_ABORTED_READ] = on
+    return bool(on)
 
 
 def _epoch_error(current_leader_epoch: int) -> int:
@@ -61,9 +77,10 @@ def _replica_error(p: Partition, current_leader_epoch: int) -> int:
 class _FetchPlan:
     """The partitions of one fetch request, resolved once."""
 
-    __slots__ = ("items", "partitions")
+    __slots__ = ("honour_lso", "items", "partitions")
 
     def __init__(self, ctx: BrokerContext, request: Any, version: int) -> None:
+        self.honour_lso = not _aborted_read_bug(ctx)
         # items: (topic request, [(partition request, Partition | None, error)])
         self.items: list[tuple[Any, list[tuple[Any, Partition | None, int]]]] = []
         self.partitions: list[Partition] = []
@@ -108,7 +125,7 @@ class _FetchPlan:
                                         log_start_offset=-1, records=b""))
                     continue
                 hw = p.high_watermark
-                lso = p.last_stable_offset
+                lso = p.last_stable_offset if self.honour_lso else hw
                 limit = lso if read_committed else hw
                 data = b""
                 err = errors.NONE
@@ -129,6 +146,10 @@ class _FetchPlan:
                         err = errors.OFFSET_OUT_OF_RANGE
                         any_error = True
                 total += len(data)
+                if read_committed and self.honour_lso:
+                    aborted = [_FABORTED(producer_id=a.producer_id,
+                                         first_offset=a.first_offset)
+                               for a in p.txns.aborted_between(fp.fetch_offset, limit)]
                 parts.append(_FPART(partition_index=fp.partition, error_code=err,
                                     high_watermark=hw, last_stable_offset=lso,
                                     log_start_offset=p.log_start_offset,
@@ -243,7 +264,8 @@ async def list_offsets(ctx: BrokerContext, header: RequestHeader, request: Any) 
                 parts.append(_LPART(partition_index=lp.partition_index, error_code=err,
                                     old_style_offsets=[], timestamp=-1, offset=-1))
                 continue
-            offset, ts = list_offset(p, lp.timestamp, read_committed)
+            offset, ts = list_offset(p, lp.timestamp,
+                                     read_committed and not _aborted_read_bug(ctx))
             old = [offset] if offset >= 0 else []
             parts.append(_LPART(partition_index=lp.partition_index, error_code=errors.NONE,
                                 old_style_offsets=old, timestamp=ts, offset=offset,

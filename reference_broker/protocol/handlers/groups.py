@@ -6,8 +6,9 @@ back into that version's response. Version differences handled here:
 - FindCoordinator v0-3 answer one key; v4+ a batch (`coordinator_keys`). A single
   node coordinates every group (and transactional id); in a cluster a group's
   coordinator is the leader of its `__consumer_offsets` partition
-  (`reference_broker.cluster.groups`) and transactional ids go to the controller's
-  leader.
+  (`reference_broker.cluster.groups`); transactional ids get
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED with a message (transactions are single-node
+  only, see `reference_broker.protocol.handlers.txn`).
 - JoinGroup v0 has no rebalance timeout (it is the session timeout); v4+ first joins get
   MEMBER_ID_REQUIRED; protocol names are non-nullable before v7.
 - LeaveGroup v0-2 name one member (its error is the top-level error); v3+ a batch.
@@ -122,20 +123,29 @@ async def find_coordinator(ctx: BrokerContext, header: RequestHeader, request: A
     v = header.api_version
     cls = codec.response_class(ApiKey.FIND_COORDINATOR)
     key_type = request.key_type if v >= 1 else 0
+    message = None
+    if key_type == _TXN_KEY_TYPE and _cluster.of(ctx) is not None:
+        from reference_broker.protocol.handlers.txn import CLUSTER_REFUSAL
+
+        message = CLUSTER_REFUSAL
     if v >= 4:
         coordinators = []
         for key in request.coordinator_keys or []:
             error, node, host, port = _coordinator(ctx, key, key_type)
             coordinators.append(cls.Coordinator(key=key, node_id=node, host=host, port=port,
-                                                error_code=int(error), error_message=None))
+                                                error_code=int(error), error_message=message))
         return cls(version=v, throttle_time_ms=0, coordinators=coordinators)
     error, node, host, port = _coordinator(ctx, request.key, key_type)
-    return cls(version=v, throttle_time_ms=0, error_code=int(error), error_message=None,
+    return cls(version=v, throttle_time_ms=0, error_code=int(error), error_message=message,
                node_id=node, host=host, port=port)
 
 
+_TXN_KEY_TYPE = 1
+_TXN_REFUSED = 53  # TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+
 def _coordinator(ctx: BrokerContext, key: str | None, key_type: int
-                 ) -> tuple[ErrorCode, int, str, int]:
+                 ) -> tuple[int, int, str, int]:
     """(error, node id, host, port) of the coordinator of ``key``."""
     svc = _service(ctx)
     none = (ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1)
@@ -144,10 +154,12 @@ def _coordinator(ctx: BrokerContext, key: str | None, key_type: int
     replicated = _cluster.of(ctx)
     if replicated is None:
         return ErrorCode.NONE, ctx.node_id, ctx.advertised_host, ctx.advertised_port
+    if key_type == _TXN_KEY_TYPE:
+        return _TXN_REFUSED, -1, "", -1
     if isinstance(svc, ReplicatedGroups) and key_type == 0:
         node = svc.coordinator(key or "")
     else:
-        node = replicated.controller_id  # transactional ids: not replicated yet
+        node = replicated.controller_id
     addr = replicated.brokers.get(node) if node is not None else None
     if node is None or addr is None:
         return none

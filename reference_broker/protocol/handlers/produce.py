@@ -12,6 +12,12 @@ flush.policy=always). In a cluster the partition's Raft group appends instead
 after the commit, NOT_LEADER_OR_FOLLOWER on any node but the leader, and for acks=-1
 NOT_ENOUGH_REPLICAS (nothing appended) while the ISR is below min.insync.replicas.
 Produce v13 names topics by id.
+
+Transactional batches (single node only; `reference_broker.txn`): a request with a
+transactional id is checked per partition by the transaction coordinator: the batch's
+producer epoch must be the current one (older: INVALID_PRODUCER_EPOCH) and the partition
+must be in the producer's ongoing transaction (else INVALID_TXN_STATE). In a cluster a
+request with a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from reference_broker.protocol.handlers import (
     RequestHeader,
     handler,
 )
+from reference_broker.topics import AppendResult, TxnGate
+from reference_broker.txn import TxnError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,10 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
     replicated = _cluster.of(ctx)
     now_ms = ctx.now_ms()
     bad_acks = acks not in (-1, 0, 1)
+    txn = None
     if request.transactional_id is not None:
+        txn = ctx.extras.get("txn") if replicated is None else None
+    if request.transactional_id is not None and txn is None:
         fixed_error = errors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     elif bad_acks:
         fixed_error = errors.INVALID_REQUIRED_ACKS
@@ -83,7 +94,8 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
                 if replicated is not None and p.replica is not None:
                     res = await replicated.produce(p, data, acks, request.timeout_ms)
                 else:
-                    res = p.append(data, now_ms)
+                    res = p.append(data, now_ms,
+                                   None if txn is None else _gate(txn, p.topic, idx))
             except CorruptBatch as exc:
                 parts.append(_PART(index=idx, error_code=errors.CORRUPT_MESSAGE,
                                    base_offset=-1, error_message=str(exc)))
@@ -112,3 +124,17 @@ async def produce(ctx: BrokerContext, header: RequestHeader, request: Any) -> An
             raise CloseConnection(f"acks=0 produce failed: {failed[:5]}")
         return None
     return _RESP(version=v, responses=out, throttle_time_ms=0)
+
+
+def _gate(txn: Any, topic: str, index: int) -> TxnGate:
+    """The transaction coordinator's verdict on transactional batches for one partition."""
+
+    def check(producer_id: int, epoch: int) -> AppendResult | None:
+        error = txn.check_produce(producer_id, epoch, (topic, index))
+        if error == TxnError.NONE:
+            return None
+        why = ("its producer epoch is fenced" if error == TxnError.INVALID_PRODUCER_EPOCH
+               else "the partition is not in the producer's ongoing transaction")
+        return AppendResult(int(error), message=f"transactional batch refused: {why}")
+
+    return check
