@@ -1,0 +1,196 @@
+"""The transaction coordinator's rules (reference_broker.txn.coordinator), without I/O."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from reference_broker.txn import (
+    StagedOffset,
+    TxnCoordinator,
+    TxnError,
+    TxnState,
+    fenced_code,
+)
+from reference_broker.txn.coordinator import MAX_EPOCH
+
+TP = ("t", 0)
+
+
+class Pids:
+    """A producer-id allocator that records what it handed out."""
+
+    def __init__(self) -> None:
+        self._next = itertools.count(100)
+        self.given: list[int] = []
+
+    def __call__(self) -> int:
+        pid = next(self._next)
+        self.given.append(pid)
+        return pid
+
+
+def started(now_ms: int = 0) -> tuple[TxnCoordinator, Pids, int]:
+    c, pids = TxnCoordinator(max_timeout_ms=60000), Pids()
+    res = c.init_producer_id("x", 10000, now_ms, pids)
+    assert res.error == TxnError.NONE and res.epoch == 0
+    return c, pids, res.producer_id
+
+
+def test_init_gives_one_producer_id_and_bumps_the_epoch_every_time() -> None:
+    c, pids, pid = started()
+    again = c.init_producer_id("x", 10000, 1, pids)
+    assert (again.error, again.producer_id, again.epoch, again.abort) == (TxnError.NONE, pid, 1,
+                                                                          None)
+    assert pids.given == [pid]
+    other = c.init_producer_id("y", 10000, 1, pids)
+    assert other.producer_id != pid
+
+
+@pytest.mark.parametrize("timeout_ms", [0, -5, 60001])
+def test_init_refuses_a_timeout_out_of_range(timeout_ms: int) -> None:
+    c = TxnCoordinator(max_timeout_ms=60000)
+    assert c.init_producer_id("x", timeout_ms, 0, Pids()).error == \
+        TxnError.INVALID_TRANSACTION_TIMEOUT
+    assert c.get("x") is None
+
+
+def test_commit_flow_and_retry() -> None:
+    c, _, pid = started()
+    assert c.add_partitions("x", pid, 0, [TP, ("t", 1)], 5) == TxnError.NONE
+    assert c.get("x").state == TxnState.ONGOING  # type: ignore[union-attr]
+    assert c.check_produce(pid, 0, TP) == TxnError.NONE
+    assert c.check_produce(pid, 0, ("t", 2)) == TxnError.INVALID_TXN_STATE
+    error, plan = c.end_txn("x", pid, 0, True, 6)
+    assert error == TxnError.NONE and plan is not None
+    assert plan.commit and plan.partitions == (TP, ("t", 1)) and plan.epoch == 0
+    # while the markers are written: no new transaction, no second end
+    assert c.add_partitions("x", pid, 0, [TP], 7) == TxnError.CONCURRENT_TRANSACTIONS
+    assert c.end_txn("x", pid, 0, True, 7) == (TxnError.CONCURRENT_TRANSACTIONS, None)
+    assert c.check_produce(pid, 0, TP) == TxnError.INVALID_TXN_STATE
+    c.complete("x", 8)
+    assert c.get("x").state == TxnState.COMPLETE_COMMIT  # type: ignore[union-attr]
+    assert c.end_txn("x", pid, 0, True, 9) == (TxnError.NONE, None)  # a retry
+    assert c.end_txn("x", pid, 0, False, 9) == (TxnError.INVALID_TXN_STATE, None)
+    # the next transaction starts afresh
+    assert c.add_partitions("x", pid, 0, [("t", 3)], 10) == TxnError.NONE
+    assert c.get("x").partitions == {("t", 3)}  # type: ignore[union-attr]
+
+
+def test_end_of_an_empty_transaction_is_invalid() -> None:
+    c, _, pid = started()
+    assert c.end_txn("x", pid, 0, True, 1) == (TxnError.INVALID_TXN_STATE, None)
+
+
+@pytest.mark.parametrize(("tid", "pid_delta", "epoch", "expected"), [
+    ("nope", 0, 0, TxnError.INVALID_PRODUCER_ID_MAPPING),
+    ("x", 1, 0, TxnError.INVALID_PRODUCER_ID_MAPPING),
+    ("x", 0, 5, TxnError.INVALID_PRODUCER_EPOCH),
+])
+def test_requests_must_name_the_current_producer(tid: str, pid_delta: int, epoch: int,
+                                                 expected: TxnError) -> None:
+    c, _, pid = started()
+    assert c.add_partitions(tid, pid + pid_delta, epoch, [TP], 1) == expected
+    assert c.add_offsets(tid, pid + pid_delta, epoch, "g", 1) == expected
+    assert c.end_txn(tid, pid + pid_delta, epoch, True, 1) == (expected, None)
+
+
+def test_reinit_fences_the_old_producer_and_aborts_its_transaction() -> None:
+    c, pids, pid = started()
+    c.add_partitions("x", pid, 0, [TP], 1)
+    c.add_offsets("x", pid, 0, "g", 1)
+    c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 7)], 1)
+    res = c.init_producer_id("x", 10000, 2, pids)
+    assert res.error == TxnError.NONE and res.epoch == 1
+    assert res.abort is not None and not res.abort.commit
+    assert res.abort.epoch == 1 and res.abort.partitions == (TP,) and res.abort.offsets == ()
+    # the zombie (epoch 0) is fenced everywhere
+    assert c.add_partitions("x", pid, 0, [TP], 3) == TxnError.PRODUCER_FENCED
+    assert c.end_txn("x", pid, 0, True, 3) == (TxnError.PRODUCER_FENCED, None)
+    assert c.check_produce(pid, 0, TP) == TxnError.INVALID_PRODUCER_EPOCH
+    # until the abort is written, the new producer must wait
+    assert c.init_producer_id("x", 10000, 3, pids).error == TxnError.CONCURRENT_TRANSACTIONS
+    c.complete("x", 4)
+    assert c.add_partitions("x", pid, 1, [TP], 5) == TxnError.NONE
+
+
+def test_init_with_a_stale_producer_id_and_epoch_is_fenced() -> None:
+    c, pids, pid = started()
+    c.init_producer_id("x", 10000, 1, pids)
+    res = c.init_producer_id("x", 10000, 2, pids, producer_id=pid, epoch=0)
+    assert res.error == TxnError.PRODUCER_FENCED
+    ok = c.init_producer_id("x", 10000, 2, pids, producer_id=pid, epoch=1)
+    assert (ok.error, ok.epoch) == (TxnError.NONE, 2)
+
+
+def test_offsets_are_committed_only_with_a_commit() -> None:
+    c, _, pid = started()
+    assert c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 1)], 1) == \
+        TxnError.INVALID_TXN_STATE  # no AddOffsetsToTxn yet
+    assert c.add_offsets("x", pid, 0, "g", 1) == TxnError.NONE
+    assert c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 5),
+                                              StagedOffset("t", 1, 9)], 2) == TxnError.NONE
+    assert c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 6)], 3) == TxnError.NONE
+    _, plan = c.end_txn("x", pid, 0, True, 4)
+    assert plan is not None
+    assert sorted((g, o.topic, o.partition, o.offset) for g, o in plan.offsets) == [
+        ("g", "t", 0, 6), ("g", "t", 1, 9)]
+    c.complete("x", 5)
+    c.add_offsets("x", pid, 0, "g", 6)
+    c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 99)], 6)
+    _, plan = c.end_txn("x", pid, 0, False, 7)
+    assert plan is not None and plan.offsets == ()
+
+
+def test_timeout_aborts_with_a_bumped_epoch() -> None:
+    c, pids, pid = started()
+    c.add_partitions("x", pid, 0, [TP], 1000)
+    assert c.expire(1000 + 10000, pids) == []
+    plans = c.expire(1000 + 10001, pids)
+    assert len(plans) == 1 and not plans[0].commit and plans[0].epoch == 1
+    assert c.get("x").state == TxnState.PREPARE_ABORT  # type: ignore[union-attr]
+    assert c.pending() == plans
+    c.complete("x", 11002)
+    assert c.pending() == []
+    assert c.end_txn("x", pid, 0, True, 11003) == (TxnError.PRODUCER_FENCED, None)
+
+
+def test_epoch_exhaustion_takes_a_new_producer_id() -> None:
+    c, pids, pid = started()
+    c.get("x").epoch = MAX_EPOCH - 1  # type: ignore[union-attr]
+    res = c.init_producer_id("x", 10000, 1, pids)
+    assert res.producer_id != pid and res.epoch == 0
+    assert c.by_producer(pid) is None and c.by_producer(res.producer_id) is c.get("x")
+
+
+def test_resolve_open_transactions_found_after_a_crash() -> None:
+    c, _, pid = started()
+    assert c.resolve_open(12345, TP) is False  # unknown producer: abort
+    c.add_partitions("x", pid, 0, [TP], 1)
+    assert c.resolve_open(pid, TP) is None  # ongoing: the timeout ends it
+    assert c.resolve_open(pid, ("t", 9)) is False
+    c.end_txn("x", pid, 0, True, 2)
+    assert c.resolve_open(pid, TP) is None  # being committed
+    c.complete("x", 3)
+    assert c.resolve_open(pid, TP) is True  # committed, its marker lost
+
+
+def test_json_round_trip_and_bad_state() -> None:
+    c, _, pid = started()
+    c.add_partitions("x", pid, 0, [TP], 1)
+    c.add_offsets("x", pid, 0, "g", 1)
+    c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 5, 3, "m")], 2)
+    c.end_txn("x", pid, 0, True, 3)
+    back = TxnCoordinator.from_json(c.to_json(), 60000)
+    assert back.to_json() == c.to_json()
+    assert back.pending() == c.pending()
+    assert back.by_producer(pid) is back.get("x")
+    with pytest.raises(ValueError, match="'x': malformed"):
+        TxnCoordinator.from_json({"transactions": {"x": {"producer_id": 1}}})
+
+
+def test_fenced_code_by_version() -> None:
+    assert fenced_code(TxnError.PRODUCER_FENCED, True) == 90
+    assert fenced_code(TxnError.PRODUCER_FENCED, False) == 47
+    assert fenced_code(TxnError.INVALID_TXN_STATE, False) == 48
