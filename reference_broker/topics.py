@@ -578,6 +578,7 @@ class TopicStore:
             if p.replica is None:
                 deleted += int(p.log.apply_retention(now_ms, p.high_watermark,
                                                      by_first_write=early))
+                p.txns.forget_below(p.log_start_offset)
             elif hasattr(p.replica, "apply_retention"):  # not a partition replicated elsewhere
                 deleted += int(p.replica.apply_retention(now_ms, by_first_write=early))
         return deleted

@@ -99,7 +99,8 @@ class TxnService:
             producer_id=producer_id, epoch=epoch)
         if res.error:
             return res
-        self._persist()
+        if not self._persisted():
+            return InitResult(TxnError.COORDINATOR_NOT_AVAILABLE)
         if res.abort is not None and not await self._end(res.abort):
             return InitResult(TxnError.CONCURRENT_TRANSACTIONS)
         return res
@@ -108,24 +109,24 @@ class TxnService:
                              partitions: Iterable[TopicPartition]) -> TxnError:
         error = self.coordinator.add_partitions(transactional_id, producer_id, epoch,
                                                 partitions, self._clock_ms())
-        if not error:
-            self._persist()
+        if not error and not self._persisted():
+            return TxnError.COORDINATOR_NOT_AVAILABLE
         return error
 
     async def add_offsets(self, transactional_id: str, producer_id: int, epoch: int,
                           group_id: str) -> TxnError:
         error = self.coordinator.add_offsets(transactional_id, producer_id, epoch, group_id,
                                              self._clock_ms())
-        if not error:
-            self._persist()
+        if not error and not self._persisted():
+            return TxnError.COORDINATOR_NOT_AVAILABLE
         return error
 
     async def stage_offsets(self, transactional_id: str, producer_id: int, epoch: int,
                             group_id: str, offsets: Iterable[StagedOffset]) -> TxnError:
         error = self.coordinator.stage_offsets(transactional_id, producer_id, epoch,
                                                group_id, offsets, self._clock_ms())
-        if not error:
-            self._persist()
+        if not error and not self._persisted():
+            return TxnError.COORDINATOR_NOT_AVAILABLE
         return error
 
     async def end_txn(self, transactional_id: str, producer_id: int, epoch: int,
@@ -134,8 +135,7 @@ class TxnService:
                                                self._clock_ms())
         if error or plan is None:
             return error
-        self._persist()
-        if not await self._end(plan):
+        if not self._persisted() or not await self._end(plan):
             return TxnError.COORDINATOR_NOT_AVAILABLE
         return TxnError.NONE
 
@@ -261,6 +261,17 @@ class TxnService:
                 if pe.error:
                     log.warning("transactional offset commit of group %s %s-%d: error %d",
                                 group_id, pe.topic, pe.partition, int(pe.error))
+
+    def _persisted(self) -> bool:
+        """`_persist` for a request: False (logged) if the state file cannot be written;
+        the request then fails retriably (the change stays in memory and is written with
+        the next successful one)."""
+        try:
+            self._persist()
+        except OSError as exc:
+            log.error("cannot write %s: %s", self.path, exc)
+            return False
+        return True
 
     def _persist(self) -> None:
         tmp = self.path.with_suffix(".tmp")
