@@ -21,8 +21,9 @@ why), and the other APIs answer the same error: the coordinator's state is not
 replicated, so a failover could not keep Kafka's transactional guarantees.
 
 Lifetime: the startup hook opens the service (`TxnService.open`, from
-``txn-state.json``) into ``ctx.extras["txn"]``; the server's housekeeping calls its
-`tick`; the shutdown hook waits for ends in flight.
+``txn-state.json``; not on a data dir that belongs to a cluster node) into
+``ctx.extras["txn"]``; the server's housekeeping calls its `tick` (timeouts, retries,
+crash recovery); the shutdown hook waits for ends in flight.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ _NOT_HERE = int(TxnError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
 @on_startup
 async def _open_txn(ctx: BrokerContext) -> None:
     """Load the coordinator; unreadable state stops the broker (exit status 2) with a
-    message rather than forgetting producer epochs and open transactions."""
+    message rather than forgetting producer epochs and open transactions. A data dir
+    of a cluster node (it has a controller log) gets no coordinator."""
+    if (ctx.data_dir / f"{_cluster.CONTROLLER}-0").exists():
+        return
     try:
         ctx.extras[EXTRAS_KEY] = TxnService.open(
             ctx.data_dir, max_timeout_ms=ctx.config.transaction_max_timeout_ms,
@@ -83,13 +87,6 @@ def service(ctx: BrokerContext) -> TxnService | None:
     if not isinstance(svc, TxnService) or _cluster.of(ctx) is not None:
         return None
     return svc
-
-
-def tick(ctx: BrokerContext, now_ms: int) -> None:
-    """Housekeeping: timeouts, retries and crash recovery (single node only)."""
-    svc = service(ctx)
-    if svc is not None:
-        svc.tick(now_ms)
 
 
 async def init_transactional(ctx: BrokerContext, header: RequestHeader, request: Any) -> Any:
@@ -221,4 +218,4 @@ def _member_error(ctx: BrokerContext, request: Any, version: int) -> int:
     return 0
 
 
-__all__ = ["CLUSTER_REFUSAL", "TXN_API_KEYS", "init_transactional", "service", "tick"]
+__all__ = ["CLUSTER_REFUSAL", "TXN_API_KEYS", "init_transactional", "service"]
