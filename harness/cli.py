@@ -259,13 +259,17 @@ def _check_linearizable(path: Path, fmt: str | None, model: str | None,
 @click.option("--max-stale-ms", type=click.IntRange(min=0), default=3000, show_default=True,
               help="Freshness allowance: an end offset read this long after a write was "
                    "acknowledged must include it.")
+@click.option("--txn", is_flag=True,
+              help="Sends and polls run as Kafka transactions (10% aborted on purpose), "
+                   "consumers read committed; judged for aborted reads (G1a), precommitted "
+                   "reads and G1c. Needs --acks all and idempotence.")
 def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | None,
         nemesis: str, nemesis_interval: float, time_limit: float, rate: float,
         concurrency: int, keys: int, acks: str, replication_factor: int | None,
         idempotence: bool, sub_via: str, client: str, seed: int | None,
         bugs: tuple[str, ...], report_dir: str, retention_ms: int | None,
         max_stale_ms: int,
-        segment_bytes: int) -> None:
+        segment_bytes: int, txn: bool) -> None:
     """Run a workload against a cluster under faults, check it and write a report."""
     import random
 
@@ -284,7 +288,7 @@ def run(target: str, nodes: int | None, backend: str | None, bootstrap: str | No
             seed=seed if seed is not None else random.SystemRandom().randrange(2**31),
             bugs=bugs, report_dir=report_dir, retention_ms=retention_ms,
             max_stale_ms=max_stale_ms,
-            segment_bytes=segment_bytes)
+            segment_bytes=segment_bytes, txn=txn)
         outcome = execute(opts)
     except LogtrialError as e:
         fail(str(e))

@@ -45,6 +45,9 @@ class RunOptions:
     #: the freshness checker's allowance: an end offset read this long after a write
     #: was acknowledged must include it (see harness.checkers.freshness).
     max_stale_ms: int = 3000
+    #: sends and polls run as transactions (a share aborted on purpose) and consumers
+    #: read committed: the log checker then judges aborted and precommitted reads.
+    txn: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,6 +83,12 @@ class RunOptions:
             bad(f"--segment-bytes must be >= 14 (Kafka's minimum), not {self.segment_bytes}")
         if self.max_stale_ms < 0:
             bad(f"--max-stale-ms must be >= 0, not {self.max_stale_ms}")
+        if self.txn and self.acks not in ("all", "-1"):
+            bad(f"--txn needs --acks all (a transactional producer is idempotent, which "
+                f"Kafka allows only with acks=all), not --acks {self.acks}")
+        if self.txn and not self.idempotence:
+            bad("--txn needs idempotence (a transactional producer is idempotent): "
+                "drop --no-idempotence")
         if self.target == "external" and not self.bootstrap:
             bad("--target external needs --bootstrap host:port[,host:port...]")
         if self.bugs and self.target != "reference":
@@ -115,6 +124,8 @@ class RunOptions:
         if self.retention_ms is not None:
             args += ["--retention-ms", str(self.retention_ms),
                      "--segment-bytes", str(self.segment_bytes)]
+        if self.txn:
+            args += ["--txn"]
         if self.max_stale_ms != 3000:
             args += ["--max-stale-ms", str(self.max_stale_ms)]
         for b in self.bugs:

@@ -19,6 +19,7 @@ import datetime as dt
 import platform
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +29,7 @@ import orjson
 from rich.console import Console
 
 from harness.checkers import CheckResult, compose, guarded
-from harness.errors import LogtrialError
+from harness.errors import LogtrialError, UsageError
 from harness.history import History
 from harness.runner._options import RunOptions
 from harness.workload import (
@@ -57,6 +58,9 @@ FINAL_OBSERVER = FINAL_READER - 1
 OFFSETS_SHARE = 0.05
 #: the share of workload ops that crash (close and re-create) their client.
 CRASH_SHARE = 0.005
+#: with --txn: the share of transactions the clients abort on purpose, so that
+#: read_committed consumers meet aborted records (G1a if they return them).
+ABORT_SHARE = 0.1
 
 
 @dataclass(slots=True)
@@ -92,7 +96,9 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
     With ``retention_ms`` the retention checker judges every deletion the ``offsets``
     ops observed, and the log checker exempts records below the highest observed log
     start (``deleted_below``) from lost-write, unseen and poll-skip. The freshness
-    checker judges the end offsets the ``offsets`` ops read (every run has some)."""
+    checker judges the end offsets the ``offsets`` ops read (every run without
+    ``txn`` has some). With ``txn`` the log checker's notes name the transactional
+    guarantees it judged (`txn_note`)."""
     def log() -> CheckResult:
         from harness.checkers.log import LogCheckOptions
         from harness.checkers.log import check as log_check
@@ -101,8 +107,11 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
         sub_via: Literal["assign", "subscribe"] = (
             "subscribe" if opts.sub_via == "subscribe" else "assign")
         below = observed_log_starts(history) if opts.retention_ms is not None else {}
-        return log_check(history, LogCheckOptions(sub_via=sub_via, acks=opts.acks,
-                                                  deleted_below=below))
+        result = log_check(history, LogCheckOptions(sub_via=sub_via, acks=opts.acks,
+                                                    deleted_below=below))
+        if opts.txn:
+            result.stats.setdefault("notes", []).append(txn_note(history))
+        return result
 
     def retention() -> CheckResult:
         from harness.checkers.retention import RetentionCheckOptions
@@ -131,9 +140,63 @@ def check_history(history: History, opts: RunOptions) -> CheckResult:
         checks.append(guarded("groups", groups))
     if opts.retention_ms is not None:  # only then are deletions expected
         checks.append(guarded("retention", retention))
-    if any(op.f == "offsets" and op.type == "ok" for op in history.ops):
+    # Not with --txn: a committed send enters a read_committed end offset (the LSO)
+    # only once every transaction open below it ends, which a crashed client's
+    # transaction may delay up to the transaction timeout.
+    if not opts.txn and any(op.f == "offsets" and op.type == "ok" for op in history.ops):
         checks.append(guarded("freshness", freshness))
     return compose("run", checks)
+
+
+def fence_transactions(factory: Callable[[int], Client], slots: range) -> list[Any]:
+    """Initialise (and close) a transactional producer with each slot's id: Kafka then
+    fences the id's older producer and aborts its open transaction. Before a txn run
+    (slot 0) it proves the target accepts transactional producers; before the final
+    reads (every slot) it ends the transactions that crashed or abandoned clients left
+    open, which would hold read_committed readers at the last stable offset until the
+    transaction timeout. Returns ``[slot, error]`` of each slot that failed."""
+    errors: list[Any] = []
+    for slot in slots:
+        try:
+            client = factory(slot)
+        except Exception as e:
+            errors.append([slot, [type(e).__name__, str(e)[:200]]])
+            continue
+        try:
+            client.txn([])
+        except ClientError as e:
+            errors.append([slot, e.error])
+        finally:
+            client.close()
+    return errors
+
+
+def _refuse_txn(opts: RunOptions, errors: list[Any]) -> UsageError:
+    hint = ""
+    if opts.target == "reference" and opts.nodes > 1:
+        hint = " (the reference broker coordinates transactions on one node only: " \
+               "use --nodes 1)"
+    return UsageError(f"--txn: the {opts.target} target ({opts.nodes} node(s)) refused a "
+                      f"transactional producer: {'; '.join(map(str, errors[0][1]))}{hint}; "
+                      "run without --txn")
+
+
+def txn_note(history: History) -> str:
+    """What a transactional run judged, for the report: the guarantees by name."""
+    counts = {"ok": 0, "fail": 0, "info": 0}
+    asked = 0
+    for op in history.ops:
+        if op.f == "txn":
+            if op.type in counts:
+                counts[op.type] += 1
+            elif op.extra.get("abort"):
+                asked += 1
+    return (f"transactions ({counts['ok']} committed, {counts['fail']} failed or aborted "
+            f"({asked} aborts asked for), {counts['info']} unknown), read_committed "
+            "consumers: judged for aborted reads (G1a: an aborted transaction's records "
+            "are never returned), precommitted reads (no record is visible before its "
+            "transaction commits) and G1c (committed transactions are atomic: no "
+            "circular information flow)")
 
 
 def observe_log_starts(rec: Recorder, client: Client, process: int, keys: list[str]) -> None:
@@ -244,8 +307,16 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             copts = ClientOptions(bootstrap=bootstrap, topic_prefix=prefix, acks=opts.acks,
                                   idempotence=opts.idempotence, poll_timeout_s=poll_s,
                                   fetch_max_wait_ms=500 if cluster.target.answers_fetch_on_data
-                                  else 20, group_id=f"logtrial-{run_id}")
+                                  else 20, group_id=f"logtrial-{run_id}",
+                                  isolation_level="read_committed" if opts.txn
+                                  else "read_uncommitted",
+                                  transactional_ids=opts.concurrency if opts.txn else 0)
             client_cls = CLIENTS[opts.client]
+            if opts.txn:  # a target without transactions says so before the run
+                refused = call_in_netns(ns, lambda: fence_transactions(
+                    lambda p: client_cls(copts, p), range(1)))
+                if refused:
+                    raise _refuse_txn(opts, refused)
             # Each slot's client runs in its own process (harness.workload._hosted):
             # in-process clients made the harness, not the broker, the bottleneck.
             hosts = stack.enter_context(HostPool(opts.client, copts, ns, opts.concurrency))
@@ -256,7 +327,9 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
             gen = KafkaGenerator.start(KafkaWorkload(
                 keys=tuple(keys), rate=opts.rate,
                 sub_via="subscribe" if opts.sub_via == "subscribe" else "assign",
-                offsets_share=OFFSETS_SHARE, crash_share=CRASH_SHARE),
+                offsets_share=OFFSETS_SHARE if not opts.txn or opts.retention_ms is not None
+                else 0.0, crash_share=CRASH_SHARE, txn=opts.txn,
+                abort_share=ABORT_SHARE if opts.txn else 0.0),
                 opts.seed)
             t0 = time.monotonic()
             try:
@@ -277,6 +350,11 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
                 stop = threading.Event()
 
                 def final() -> None:
+                    if opts.txn:
+                        left = fence_transactions(lambda p: client_cls(copts, p),
+                                                  range(opts.concurrency))
+                        if left:
+                            con.print(f"[yellow]open transactions not fenced: {left}[/]")
                     reader = client_cls(copts, FINAL_READER)
                     try:
                         final_reads(rec, reader, FINAL_READER, keys,

@@ -91,8 +91,9 @@ class Invocation:
     process: int
     f: str
     value: Any
-    #: a ``txn`` the client must abort after its micro-ops instead of committing
-    abort: bool = False
+    #: a ``txn`` the client must abort after its micro-ops instead of committing (not
+    #: in the repr, which digests of earlier op sequences are taken over)
+    abort: bool = field(default=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

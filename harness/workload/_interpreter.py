@@ -178,12 +178,14 @@ class Interpreter:
 
     def _done(self, slot: _Slot, crashed: bool) -> None:
         """The slot is free again; after an ``info`` its client is closed and its next
-        op belongs to a new process (old id + concurrency), as in Jepsen."""
+        op belongs to a new process (old id + concurrency), as in Jepsen. The client
+        closes before the lock is taken: closing a group member or a transactional
+        producer can take seconds, which would stall every other process's next op."""
+        if crashed and slot.client is not None:
+            slot.client.close()
+            slot.client = None
         with self._cond:
             if crashed:
-                if slot.client is not None:
-                    slot.client.close()
-                    slot.client = None
                 slot.process += self.concurrency
             slot.busy = False
             self._cond.notify_all()
@@ -246,11 +248,14 @@ class Interpreter:
 
 
 def _acked_offsets(recorder: Recorder) -> dict[str, int]:
-    """Per key, the highest offset an ``ok`` send acknowledged so far."""
+    """Per key, the highest offset an ``ok`` send (or committed txn) acknowledged so
+    far."""
     targets: dict[str, int] = {}
     for op in recorder.history().ops:
-        if op.type == "ok" and op.f == "send":
+        if op.type == "ok" and op.f in ("send", "txn"):
             for mop in op.value:
+                if mop[0] != "send":
+                    continue
                 k, (off, _) = mop[1], mop[2]
                 if off is not None and off > targets.get(k, -1):
                     targets[k] = off
