@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import TopicPartition as CTP
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TransactionalIdAuthorizationFailedError
@@ -144,6 +145,22 @@ def test_confluent_commit_and_abort(broker: BrokerProcess) -> None:
     p.commit_transaction(10)
     assert read_all(bs, "cf")[0] == [b"c%d" % i for i in range(5)] + [b"last"]
     assert len(read_all(bs, "cf", committed=False)[0]) == 11
+    # librdkafka's read_committed consumer skips the aborted records too
+    c = Consumer({"bootstrap.servers": bs, "group.id": "cfg", "isolation.level":
+                  "read_committed", "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False})
+    try:
+        c.assign([CTP("cf", 0, 0)])
+        got: list[bytes] = []
+        deadline = time.monotonic() + WAIT_S
+        while b"last" not in got:
+            assert time.monotonic() < deadline, f"read only {got}"
+            m = c.poll(0.2)
+            if m is not None and m.error() is None:
+                got.append(m.value())
+        assert got == [b"c%d" % i for i in range(5)] + [b"last"]
+    finally:
+        c.close()
 
 
 def test_a_new_producer_fences_the_old_one(broker: BrokerProcess) -> None:
