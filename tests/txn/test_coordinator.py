@@ -194,3 +194,39 @@ def test_fenced_code_by_version() -> None:
     assert fenced_code(TxnError.PRODUCER_FENCED, True) == 90
     assert fenced_code(TxnError.PRODUCER_FENCED, False) == 47
     assert fenced_code(TxnError.INVALID_TXN_STATE, False) == 48
+
+
+def reinit(c: TxnCoordinator, pids: Pids, now_ms: int) -> tuple[int, int, list[int]]:
+    """InitProducerId as a client and the driver carry it out: an abort plan is written
+    (completed) and a CONCURRENT_TRANSACTIONS answer is retried. Returns the producer
+    id and epoch handed out and the epochs of the abort markers written meanwhile."""
+    markers = []
+    for _ in range(3):
+        res = c.init_producer_id("x", 10000, now_ms, pids)
+        if res.abort is not None:
+            markers.append(res.abort.epoch)
+            c.complete("x", now_ms)
+        if res.error == TxnError.NONE:
+            return res.producer_id, res.epoch, markers
+        assert res.error == TxnError.CONCURRENT_TRANSACTIONS
+    raise AssertionError("InitProducerId never succeeded")
+
+
+def test_fencing_an_open_transaction_never_runs_the_epoch_past_int16() -> None:
+    # Epochs are int16 on the wire and in every batch header. Near exhaustion a
+    # producer fenced again and again while its transaction is open, and then timed
+    # out, must still get epochs and abort markers that fit (Kafka never hands out the
+    # epoch it used to fence: the fenced producer's successor gets a fresh one).
+    c, pids, pid = started()
+    meta = c.get("x")
+    assert meta is not None
+    meta.epoch = epoch = MAX_EPOCH - 2
+    markers: list[int] = []
+    for step in range(4):
+        assert c.add_partitions("x", pid, epoch, [TP], step) == TxnError.NONE
+        pid, epoch, written = reinit(c, pids, step)
+        markers += written
+        assert 0 <= epoch < MAX_EPOCH, "an epoch at or past exhaustion was handed out"
+    assert c.add_partitions("x", pid, epoch, [TP], 10) == TxnError.NONE
+    markers += [p.epoch for p in c.expire(10 + 10001, pids)]
+    assert markers and all(0 <= e <= 32767 for e in markers), markers
