@@ -21,8 +21,12 @@ Rules (Kafka's, for one node):
 - InitProducerId gives a transactional id a producer id once and bumps the epoch on
   every call, which fences the previous producer: requests with an older epoch get
   PRODUCER_FENCED (the caller downgrades it to INVALID_PRODUCER_EPOCH for versions that
-  predate KIP-588). An ongoing transaction is aborted first (its markers carry the new
-  epoch). Near the end of the epoch range a new producer id is taken, epoch 0.
+  predate KIP-588). An ongoing transaction is fenced instead, as Kafka does: the epoch
+  is bumped for its abort markers and the answer is CONCURRENT_TRANSACTIONS with the
+  abort to carry out; the retry then bumps again, so the epoch used to fence is never
+  handed out (handing it out let a producer fenced repeatedly while in a transaction,
+  then timed out, run the int16 epoch past 32767). Near the end of the epoch range a
+  new producer id is taken, epoch 0.
   A timeout <= 0 or above ``max_timeout_ms`` is INVALID_TRANSACTION_TIMEOUT; a
   transaction still being ended (PREPARE_*) is CONCURRENT_TRANSACTIONS (retriable).
 - Every other request names (transactional id, producer id, epoch): an unknown id or
@@ -142,7 +146,8 @@ class InitResult:
     error: TxnError
     producer_id: int = -1
     epoch: int = -1
-    #: an ongoing transaction that must be aborted before the answer is sent.
+    #: with CONCURRENT_TRANSACTIONS: the ongoing transaction just fenced, to abort
+    #: before InitProducerId is asked again.
     abort: EndPlan | None = None
 
 
@@ -200,18 +205,17 @@ class TxnCoordinator:
         if producer_id >= 0 and (producer_id != meta.producer_id or epoch != meta.epoch):
             return InitResult(TxnError.PRODUCER_FENCED)
         meta.timeout_ms = timeout_ms
-        abort = None
         if meta.state == S.ONGOING:
             self._bump(meta, new_producer_id, keep_id=True)
             abort = self._end(meta, commit=False, now_ms=now_ms)
-        else:
-            self._bump(meta, new_producer_id, keep_id=False)
-            meta.state = S.EMPTY
-            meta.partitions.clear()
-            meta.groups.clear()
-            meta.offsets.clear()
+            return InitResult(TxnError.CONCURRENT_TRANSACTIONS, abort=abort)
+        self._bump(meta, new_producer_id, keep_id=False)
+        meta.state = S.EMPTY
+        meta.partitions.clear()
+        meta.groups.clear()
+        meta.offsets.clear()
         meta.updated_ms = now_ms
-        return InitResult(TxnError.NONE, meta.producer_id, meta.epoch, abort)
+        return InitResult(TxnError.NONE, meta.producer_id, meta.epoch)
 
     def add_partitions(self, transactional_id: str, producer_id: int, epoch: int,
                        partitions: Iterable[TopicPartition], now_ms: int) -> TxnError:

@@ -10,8 +10,10 @@ What it adds to the pure `TxnCoordinator`:
   appended to every partition of the transaction and fsynced (under
   flush.policy=always; otherwise the log's own policy applies); then, on commit, the
   staged offsets become the groups' committed offsets (the group coordinator's
-  durable commit); then COMPLETE_* is persisted. EndTxn and the abort inside
-  InitProducerId are answered only after all that. A failure leaves PREPARE_* and
+  durable commit); then COMPLETE_* is persisted. EndTxn is answered only after all
+  that; so is an InitProducerId that fenced an ongoing transaction (the coordinator
+  answers CONCURRENT_TRANSACTIONS with the abort; once it is written the service asks
+  again, within the same request, and answers with the new epoch). A failure leaves PREPARE_* and
   the request gets COORDINATOR_NOT_AVAILABLE (retriable); `tick` retries.
 - Time: `tick(now_ms)` (from the server's housekeeping) aborts timed-out
   transactions, retries unfinished ends and, once after start-up, finishes what a
@@ -97,12 +99,20 @@ class TxnService:
         res = self.coordinator.init_producer_id(
             transactional_id, timeout_ms, self._clock_ms(), self.topics.allocate_producer_id,
             producer_id=producer_id, epoch=epoch)
+        if res.abort is not None:
+            # An ongoing transaction was fenced: abort it, then ask again (the request
+            # was checked; the second bump hands out an epoch the fence did not use).
+            if not self._persisted():
+                return InitResult(TxnError.COORDINATOR_NOT_AVAILABLE)
+            if not await self._end(res.abort):
+                return InitResult(TxnError.CONCURRENT_TRANSACTIONS)
+            res = self.coordinator.init_producer_id(
+                transactional_id, timeout_ms, self._clock_ms(),
+                self.topics.allocate_producer_id)
         if res.error:
             return res
         if not self._persisted():
             return InitResult(TxnError.COORDINATOR_NOT_AVAILABLE)
-        if res.abort is not None and not await self._end(res.abort):
-            return InitResult(TxnError.CONCURRENT_TRANSACTIONS)
         return res
 
     async def add_partitions(self, transactional_id: str, producer_id: int, epoch: int,

@@ -102,7 +102,7 @@ def test_reinit_fences_the_old_producer_and_aborts_its_transaction() -> None:
     c.add_offsets("x", pid, 0, "g", 1)
     c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 7)], 1)
     res = c.init_producer_id("x", 10000, 2, pids)
-    assert res.error == TxnError.NONE and res.epoch == 1
+    assert res.error == TxnError.CONCURRENT_TRANSACTIONS and res.epoch == -1
     assert res.abort is not None and not res.abort.commit
     assert res.abort.epoch == 1 and res.abort.partitions == (TP,) and res.abort.offsets == ()
     # the zombie (epoch 0) is fenced everywhere
@@ -112,7 +112,11 @@ def test_reinit_fences_the_old_producer_and_aborts_its_transaction() -> None:
     # until the abort is written, the new producer must wait
     assert c.init_producer_id("x", 10000, 3, pids).error == TxnError.CONCURRENT_TRANSACTIONS
     c.complete("x", 4)
-    assert c.add_partitions("x", pid, 1, [TP], 5) == TxnError.NONE
+    # the retry bumps again: the epoch of the abort markers is never handed out
+    again = c.init_producer_id("x", 10000, 5, pids)
+    assert (again.error, again.producer_id, again.epoch) == (TxnError.NONE, pid, 2)
+    assert c.add_partitions("x", pid, 1, [TP], 5) == TxnError.PRODUCER_FENCED
+    assert c.add_partitions("x", pid, 2, [TP], 5) == TxnError.NONE
 
 
 def test_init_with_a_stale_producer_id_and_epoch_is_fenced() -> None:
