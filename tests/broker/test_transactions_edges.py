@@ -1,0 +1,108 @@
+"""Transactions at the edges, against a real single-node broker: retention moving the
+log start past an open transaction, idempotent sequences across the epoch bump of a
+fence, and what read_committed readers are told there. Raw wire calls (kafka-python's
+message classes) where the exact offsets and codes matter, real clients where the
+problem is what a consumer sees."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
+from kafka.protocol.producer import (
+    AddPartitionsToTxnRequest,
+    InitProducerIdRequest,
+    ProduceRequest,
+)
+
+from reference_broker import records
+
+from ._wire import Wire, create_topic, make_batch, produce
+from .conftest import BrokerProcess
+
+WAIT_S = 30.0  # liveness bound for what must eventually happen
+AP = AddPartitionsToTxnRequest.AddPartitionsToTxnTopic
+
+
+def wait_for(what: str, check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not check():
+        assert time.monotonic() < deadline, f"not within {WAIT_S} s: {what}"
+        time.sleep(0.1)
+
+
+def init(w: Wire, tid: str) -> Any:
+    r = w.call(InitProducerIdRequest(version=4, transactional_id=tid,
+                                     transaction_timeout_ms=60000, producer_id=-1,
+                                     producer_epoch=-1))
+    assert r.error_code == 0, r
+    return r
+
+
+def add(w: Wire, tid: str, pid: int, epoch: int, topic: str) -> int:
+    resp = w.call(AddPartitionsToTxnRequest(
+        version=3, v3_and_below_transactional_id=tid, v3_and_below_producer_id=pid,
+        v3_and_below_producer_epoch=epoch, v3_and_below_topics=[AP(name=topic, partitions=[0])]))
+    return int(resp.results_by_topic_v3_and_below[0].results_by_partition[0]
+               .partition_error_code)
+
+
+def produce_txn(w: Wire, tid: str, topic: str, pid: int, epoch: int, seq: int,
+                n: int = 2) -> tuple[int, int]:
+    """(error code, base offset) of a transactional batch of ``n`` records."""
+    batch = records.build_batch(
+        [records.Record(None, b"t%d" % i, int(time.time() * 1000)) for i in range(n)],
+        producer_id=pid, producer_epoch=epoch, base_sequence=seq, transactional=True)
+    TD = ProduceRequest.TopicProduceData
+    resp = w.call(ProduceRequest(version=9, transactional_id=tid, acks=-1, timeout_ms=5000,
+                                 topic_data=[TD(name=topic, partition_data=[
+                                     TD.PartitionProduceData(index=0, records=batch)])]))
+    pr = resp.responses[0].partition_responses[0]
+    return int(pr.error_code), int(pr.base_offset)
+
+
+def list_offset(w: Wire, topic: str, ts: int, *, committed: bool) -> int:
+    LT = ListOffsetsRequest.ListOffsetsTopic
+    p = w.call(ListOffsetsRequest(version=7, replica_id=-1, isolation_level=int(committed),
+                                  topics=[LT(name=topic, partitions=[LT.ListOffsetsPartition(
+                                      partition_index=0, timestamp=ts,
+                                      current_leader_epoch=-1)])])).topics[0].partitions[0]
+    assert p.error_code == 0, p
+    return int(p.offset)
+
+
+def fetch_committed(w: Wire, topic: str, offset: int) -> Any:
+    FT = FetchRequest.FetchTopic
+    resp = w.call(FetchRequest(
+        version=11, replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20,
+        isolation_level=1, session_id=0, session_epoch=-1, rack_id="",
+        topics=[FT(topic=topic, partitions=[FT.FetchPartition(
+            partition=0, current_leader_epoch=-1, fetch_offset=offset, log_start_offset=-1,
+            partition_max_bytes=1 << 20)])], forgotten_topics_data=[]))
+    return resp.responses[0].partitions[0]
+
+
+def test_retention_past_an_open_transaction_keeps_the_lso_at_or_above_the_log_start(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    # Kafka clamps the first unstable offset to the log start offset: retention (bounded
+    # by the high watermark, not by the LSO) may delete the start of a transaction that
+    # is still open, and a read_committed reader must never be sent below the log start.
+    b = broker_factory({"log.flush.policy": "always", "log.retention.check.interval.ms": "50"})
+    with Wire(b.address) as w:
+        create_topic(w, "r", configs={"segment.bytes": "200", "retention.bytes": "1"})
+        r = init(w, "open")
+        assert add(w, "open", r.producer_id, r.producer_epoch, "r") == 0
+        assert produce_txn(w, "open", "r", r.producer_id, r.producer_epoch, 0) == (0, 0)
+        for _ in range(6):  # roll segments past the transaction's first batch
+            assert produce(w, "r", make_batch(3, value=b"x" * 60))[0] == 0
+        wait_for("retention moves the log start", lambda: list_offset(
+            w, "r", -2, committed=False) > 0)
+        start = list_offset(w, "r", -2, committed=False)
+        latest = list_offset(w, "r", -1, committed=True)
+        assert latest >= start, f"read_committed latest {latest} < log start {start}"
+        part = fetch_committed(w, "r", start)
+        assert part.error_code == 0
+        assert start <= part.last_stable_offset <= part.high_watermark, (
+            start, part.last_stable_offset, part.high_watermark)
