@@ -226,7 +226,7 @@ class Partition:
     @property
     def last_stable_offset(self) -> int:
         """Below it every transaction is decided (read_committed reads stop here)."""
-        return self.txns.last_stable_offset(self.high_watermark)
+        return self.txns.last_stable_offset(self.high_watermark, self.log_start_offset)
 
     @property
     def log_start_offset(self) -> int:

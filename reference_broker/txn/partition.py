@@ -6,7 +6,10 @@ it, and an abort marker adds an `AbortedTxn` (producer id, first offset, marker
 offset) to the aborted-transaction index. From that:
 
 - the last stable offset (LSO) is the smallest first offset of the open transactions,
-  or else the high watermark (never above it): read_committed consumers read below it;
+  or else the high watermark (never above it), and never below the log start offset
+  (as in Kafka: retention is bounded by the high watermark, not the LSO, so it may
+  delete the start of a transaction still open): read_committed consumers read below
+  it;
 - `aborted_between` names the aborted transactions a read_committed fetch of
   ``[start, end)`` must tell the client about (the client drops their records).
 
@@ -66,9 +69,11 @@ class PartitionTxns:
     def first_unstable_offset(self) -> int | None:
         return min(self.ongoing.values()) if self.ongoing else None
 
-    def last_stable_offset(self, high_watermark: int) -> int:
+    def last_stable_offset(self, high_watermark: int, log_start_offset: int = 0) -> int:
         first = self.first_unstable_offset()
-        return high_watermark if first is None else min(first, high_watermark)
+        if first is None:
+            return high_watermark
+        return min(max(first, log_start_offset), high_watermark)
 
     def aborted_between(self, start: int, end: int) -> list[AbortedTxn]:
         """Aborted transactions with records in ``[start, end)``, by first offset."""

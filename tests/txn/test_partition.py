@@ -74,3 +74,11 @@ def test_marker_format() -> None:
     other = records.build_batch([records.Record(b"\x00\x00\x00\x05", None, 0)], control=True)
     assert marker_is_commit(other) is None
     assert marker_is_commit(b"junk") is None
+
+
+def test_lso_is_never_below_the_log_start() -> None:
+    t = PartitionTxns()
+    t.on_data(7, 2)
+    assert t.last_stable_offset(10, log_start_offset=0) == 2
+    assert t.last_stable_offset(10, log_start_offset=5) == 5  # retention passed its start
+    assert t.last_stable_offset(4, log_start_offset=5) == 4  # and never above the HW
