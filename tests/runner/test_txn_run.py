@@ -79,3 +79,19 @@ def test_a_txn_run_catches_tansus_aborted_reads_as_g1a(tmp_path: Path, client: s
     assert "freshness" not in results["children"]
     assert any("aborted reads (G1a" in n for n in log["stats"]["notes"])
     assert "an aborted transaction" in (run_dir / "report.html").read_text()
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_a_subscribed_txn_run_on_a_reference_node_is_valid(tmp_path: Path,
+                                                           client: str) -> None:
+    r = _run(["run", "--target", "reference", "--txn", "--sub-via", "subscribe",
+              "--time-limit", "4", "--seed", "8", "--concurrency", "3", "--client", client,
+              "--report-dir", str(tmp_path)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    results = orjson.loads((run_dir / "results.json").read_bytes())
+    assert results["valid"] is True
+    assert set(results["children"]) == {"log", "groups"}
+    ops = load(run_dir / "history.jsonl").ops
+    done = [op for op in ops if op.f == "txn" and op.type == "ok"]
+    assert any(m[0] == "poll" and m[1] for op in done for m in op.value), "nothing read"
