@@ -106,3 +106,126 @@ def test_retention_past_an_open_transaction_keeps_the_lso_at_or_above_the_log_st
         assert part.error_code == 0
         assert start <= part.last_stable_offset <= part.high_watermark, (
             start, part.last_stable_offset, part.high_watermark)
+
+
+def end_txn(w: Wire, tid: str, pid: int, epoch: int, commit: bool) -> int:
+    from kafka.protocol.producer import EndTxnRequest
+
+    return int(w.call(EndTxnRequest(version=3, transactional_id=tid, producer_id=pid,
+                                    producer_epoch=epoch, committed=commit)).error_code)
+
+
+def read_committed_from(bootstrap: str, topic: str, start: int, *,
+                        fetch_bytes: int) -> list[bytes]:
+    """What kafka-python's read_committed consumer reads from ``start`` up to the LSO,
+    fetching at most ``fetch_bytes`` per partition (many fetches, each starting where
+    the last stopped: in the middle of transactions)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    tp = TopicPartition(topic, 0)
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                      isolation_level="read_committed",
+                      max_partition_fetch_bytes=fetch_bytes)
+    try:
+        c.assign([tp])
+        end = c.end_offsets([tp])[tp]
+        c.seek(tp, start)
+        out: list[bytes] = []
+        deadline = time.monotonic() + WAIT_S
+        while c.position(tp) < end:
+            assert time.monotonic() < deadline, f"stuck at {c.position(tp)} < {end}"
+            for msgs in c.poll(timeout_ms=200).values():
+                out.extend(m.value for m in msgs)
+        return out
+    finally:
+        c.close()
+
+
+def test_read_committed_from_anywhere_across_rolls_and_a_restart(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    # Three transactional producers interleave on one partition (plus plain batches),
+    # committing and aborting; segments roll every few batches. From every start
+    # offset, with fetches small enough to stop inside transactions, a read_committed
+    # reader must get exactly the committed and plain values at or after it, below the
+    # LSO (one transaction is left open); the same after a SIGKILL and restart, which
+    # rebuilds the open transactions and the aborted index from the log.
+    import random
+
+    rnd = random.Random(48771705)
+    b = broker_factory({"log.flush.policy": "always"})
+    fate: dict[bytes, tuple[int, str]] = {}  # value -> (offset, "plain" | tid)
+    decided: dict[str, list[bool]] = {}  # tid -> outcome of each of its transactions
+    with Wire(b.address) as w:
+        create_topic(w, "mix", configs={"segment.bytes": "400"})
+        prods = {}
+        for tid in ("a", "b", "c"):
+            r = init(w, tid)
+            prods[tid] = {"pid": r.producer_id, "epoch": r.producer_epoch, "seq": 0,
+                          "open": False, "values": []}
+            decided[tid] = []
+        n = 0
+        for _ in range(60):
+            tid = rnd.choice(["a", "b", "c", "plain"])
+            if tid == "plain":
+                batch = records.build_batch([records.Record(None, b"p%d" % n, 1000)])
+                code, off = produce(w, "mix", batch)
+                assert code == 0
+                fate[b"p%d" % n] = (off, "plain")
+                n += 1
+                continue
+            st = prods[tid]
+            if st["open"] and rnd.random() < 0.3:
+                commit = rnd.random() < 0.5
+                assert end_txn(w, tid, st["pid"], st["epoch"], commit) == 0
+                decided[tid].append(commit)
+                st["open"] = False
+                continue
+            if not st["open"]:
+                assert add(w, tid, st["pid"], st["epoch"], "mix") == 0
+                st["open"] = True
+            k = rnd.randint(1, 3)
+            values = [b"%s%d" % (tid.encode(), n + i) for i in range(k)]
+            batch = records.build_batch([records.Record(None, v, 1000) for v in values],
+                                        producer_id=st["pid"], producer_epoch=st["epoch"],
+                                        base_sequence=st["seq"], transactional=True)
+            TD = ProduceRequest.TopicProduceData
+            resp = w.call(ProduceRequest(version=9, transactional_id=tid, acks=-1,
+                                         timeout_ms=5000, topic_data=[TD(
+                                             name="mix", partition_data=[
+                                                 TD.PartitionProduceData(index=0,
+                                                                         records=batch)])]))
+            pr = resp.responses[0].partition_responses[0]
+            assert pr.error_code == 0
+            for i, v in enumerate(values):
+                fate[v] = (pr.base_offset + i, f"{tid}#{len(decided[tid])}")
+            st["seq"] += k
+            n += k
+        # close all but one transaction, which stays open (the LSO stops at it)
+        still_open = [t for t in ("a", "b", "c") if prods[t]["open"]]
+        for tid in still_open[1:]:
+            st = prods[tid]
+            assert end_txn(w, tid, st["pid"], st["epoch"], False) == 0
+            decided[tid].append(False)
+    open_txn = {f"{t}#{len(decided[t])}" for t in still_open[:1]}
+    open_first = min((off for off, who in fate.values() if who in open_txn),
+                     default=None)
+
+    def visible(who: str) -> bool:
+        if who == "plain":
+            return True
+        t, i = who.split("#")
+        return int(i) < len(decided[t]) and decided[t][int(i)]
+
+    def expected(start: int) -> list[bytes]:
+        return [v for v, (off, who) in sorted(fate.items(), key=lambda kv: kv[1][0])
+                if off >= start and visible(who)
+                and (open_first is None or off < open_first)]
+
+    offsets = sorted(off for off, _ in fate.values())
+    starts = [0, *rnd.sample(offsets, 8)]
+    for round_ in ("before", "after a restart"):
+        for start in starts:
+            got = read_committed_from(b.bootstrap, "mix", start, fetch_bytes=150)
+            assert got == expected(start), f"{round_}, from offset {start}"
+        if round_ == "before":
+            b.restart()
