@@ -296,6 +296,17 @@ class TxnCoordinator:
         return [self._plan(m, m.state == S.PREPARE_COMMIT)
                 for m in self._txns.values() if m.state in _PREPARING]
 
+    def unstable_offsets(self, group_id: str) -> set[TopicPartition]:
+        """Partitions whose offsets for ``group_id`` are staged by a transaction not yet
+        finished (Kafka's pending transactional offsets): an OffsetFetch with
+        require_stable (KIP-447) must answer UNSTABLE_OFFSET_COMMIT for them, or a new
+        consumer resumes from the older offset and the commit then lands behind it."""
+        out: set[TopicPartition] = set()
+        for meta in self._txns.values():
+            if meta.state in (S.ONGOING, *_PREPARING):
+                out.update(meta.offsets.get(group_id, {}))
+        return out
+
     def resolve_open(self, producer_id: int, tp: TopicPartition) -> bool | None:
         """A partition found an open transaction of ``producer_id`` in its log (at
         start-up): True to write a commit marker, False an abort marker, None to leave

@@ -94,6 +94,10 @@ class TxnService:
     def check_produce(self, producer_id: int, epoch: int, tp: TopicPartition) -> TxnError:
         return self.coordinator.check_produce(producer_id, epoch, tp)
 
+    def unstable_offsets(self, group_id: str) -> set[TopicPartition]:
+        """For OffsetFetch with require_stable (`TxnCoordinator.unstable_offsets`)."""
+        return self.coordinator.unstable_offsets(group_id)
+
     async def init_producer_id(self, transactional_id: str, timeout_ms: int,
                                producer_id: int, epoch: int) -> InitResult:
         res = self.coordinator.init_producer_id(

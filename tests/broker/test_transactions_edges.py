@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
 from kafka.protocol.producer import (
     AddPartitionsToTxnRequest,
@@ -229,3 +230,43 @@ def test_read_committed_from_anywhere_across_rolls_and_a_restart(
             assert got == expected(start), f"{round_}, from offset {start}"
         if round_ == "before":
             b.restart()
+
+
+@pytest.mark.xfail(strict=True, reason="OffsetFetch (protocol/handlers/groups.py, outside "
+                   "the transaction code) ignores require_stable; the hook is "
+                   "TxnService.unstable_offsets")
+def test_offset_fetch_require_stable_waits_for_a_transaction_with_staged_offsets(
+        broker: BrokerProcess) -> None:
+    # KIP-447: a read_committed consumer (kafka-python and librdkafka send
+    # require_stable) must not resume from an offset a transaction is about to replace,
+    # else the records it processed are processed twice (exactly-once broken after a
+    # rebalance). Kafka answers UNSTABLE_OFFSET_COMMIT (88, retriable) until it ends.
+    from kafka.protocol.consumer import OffsetFetchRequest
+    from kafka.protocol.producer import AddOffsetsToTxnRequest, TxnOffsetCommitRequest
+
+    with Wire(broker.address) as w:
+        create_topic(w, "in")
+        r = init(w, "eos")
+        pid, epoch = r.producer_id, r.producer_epoch
+        assert w.call(AddOffsetsToTxnRequest(version=3, transactional_id="eos",
+                                             producer_id=pid, producer_epoch=epoch,
+                                             group_id="g")).error_code == 0
+        TT = TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic
+        staged = w.call(TxnOffsetCommitRequest(
+            version=3, transactional_id="eos", group_id="g", producer_id=pid,
+            producer_epoch=epoch, generation_id=-1, member_id="", group_instance_id=None,
+            topics=[TT(name="in", partitions=[TT.TxnOffsetCommitRequestPartition(
+                partition_index=0, committed_offset=10, committed_leader_epoch=-1,
+                committed_metadata="")])]))
+        assert [p.error_code for t in staged.topics for p in t.partitions] == [0]
+
+        def offset_fetch() -> tuple[int, int]:
+            OT = OffsetFetchRequest.OffsetFetchRequestTopic
+            resp = w.call(OffsetFetchRequest(version=7, group_id="g", require_stable=True,
+                                             topics=[OT(name="in", partition_indexes=[0])]))
+            part = resp.topics[0].partitions[0]
+            return int(part.error_code), int(part.committed_offset)
+
+        assert offset_fetch()[0] == 88  # UNSTABLE_OFFSET_COMMIT while it is open
+        assert end_txn(w, "eos", pid, epoch, True) == 0
+        assert offset_fetch() == (0, 10)

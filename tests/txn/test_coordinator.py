@@ -234,3 +234,21 @@ def test_fencing_an_open_transaction_never_runs_the_epoch_past_int16() -> None:
     assert c.add_partitions("x", pid, epoch, [TP], 10) == TxnError.NONE
     markers += [p.epoch for p in c.expire(10 + 10001, pids)]
     assert markers and all(0 <= e <= 32767 for e in markers), markers
+
+
+def test_staged_offsets_are_unstable_until_the_transaction_ends() -> None:
+    c, _, pid = started()
+    c.add_offsets("x", pid, 0, "g", 1)
+    assert c.unstable_offsets("g") == set()
+    c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 5)], 2)
+    assert c.unstable_offsets("g") == {TP} and c.unstable_offsets("other") == set()
+    c.end_txn("x", pid, 0, True, 3)
+    assert c.unstable_offsets("g") == {TP}  # being committed: not yet the group's
+    c.complete("x", 4)
+    assert c.unstable_offsets("g") == set()
+    c.add_offsets("x", pid, 0, "g", 5)
+    c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 9)], 6)
+    c.end_txn("x", pid, 0, False, 7)
+    assert c.unstable_offsets("g") == {TP}
+    c.complete("x", 8)
+    assert c.unstable_offsets("g") == set()
