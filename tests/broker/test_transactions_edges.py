@@ -270,3 +270,39 @@ def test_offset_fetch_require_stable_waits_for_a_transaction_with_staged_offsets
         assert offset_fetch()[0] == 88  # UNSTABLE_OFFSET_COMMIT while it is open
         assert end_txn(w, "eos", pid, epoch, True) == 0
         assert offset_fetch() == (0, 10)
+
+
+def test_txn_offset_commit_refuses_metadata_the_group_would_refuse(
+        broker: BrokerProcess) -> None:
+    # Kafka checks offset.metadata.max.bytes when TxnOffsetCommit stages an offset
+    # (OFFSET_METADATA_TOO_LARGE, per partition). Accepted there, the offset would be
+    # refused by the group at commit time, after the transaction's records were made
+    # visible: a committed transaction without its offsets.
+    from kafka.protocol.consumer import OffsetFetchRequest
+    from kafka.protocol.producer import AddOffsetsToTxnRequest, TxnOffsetCommitRequest
+
+    with Wire(broker.address) as w:
+        create_topic(w, "in", partitions=2)
+        r = init(w, "meta")
+        pid, epoch = r.producer_id, r.producer_epoch
+        assert w.call(AddOffsetsToTxnRequest(version=3, transactional_id="meta",
+                                             producer_id=pid, producer_epoch=epoch,
+                                             group_id="g")).error_code == 0
+        TT = TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic
+        TP_ = TT.TxnOffsetCommitRequestPartition
+        staged = w.call(TxnOffsetCommitRequest(
+            version=3, transactional_id="meta", group_id="g", producer_id=pid,
+            producer_epoch=epoch, generation_id=-1, member_id="", group_instance_id=None,
+            topics=[TT(name="in", partitions=[
+                TP_(partition_index=0, committed_offset=5, committed_leader_epoch=-1,
+                    committed_metadata="m" * 5000),
+                TP_(partition_index=1, committed_offset=7, committed_leader_epoch=-1,
+                    committed_metadata="ok")])]))
+        codes = {p.partition_index: p.error_code for t in staged.topics for p in t.partitions}
+        assert codes == {0: 12, 1: 0}  # OFFSET_METADATA_TOO_LARGE for partition 0 only
+        assert end_txn(w, "meta", pid, epoch, True) == 0
+        OT = OffsetFetchRequest.OffsetFetchRequestTopic
+        resp = w.call(OffsetFetchRequest(version=7, group_id="g", require_stable=False,
+                                         topics=[OT(name="in", partition_indexes=[0, 1])]))
+        got = {p.partition_index: p.committed_offset for p in resp.topics[0].partitions}
+        assert got == {0: -1, 1: 7}

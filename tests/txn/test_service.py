@@ -139,3 +139,46 @@ def test_timeout_aborts_and_fences_in_the_partition_too(tmp_path: Path) -> None:
         store.close()
 
     asyncio.run(main())
+
+
+class RefusingGroups(Groups):
+    """A group coordinator that refuses the first ``n`` commits (shutting down)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.refuse = n
+
+    async def commit(self, req: OffsetCommit) -> OffsetCommitResult:
+        from reference_broker.groups import ErrorCode, PartitionError
+
+        if self.refuse:
+            self.refuse -= 1
+            return OffsetCommitResult(partitions=tuple(
+                PartitionError(topic=o.topic, partition=o.partition,
+                               error=ErrorCode.COORDINATOR_NOT_AVAILABLE)
+                for o in req.offsets))
+        return await super().commit(req)
+
+
+def test_offsets_the_group_refuses_keep_the_commit_unfinished(tmp_path: Path) -> None:
+    # A committed transaction must carry its offsets: if the group coordinator refuses
+    # them (it is shutting down), the end stays PrepareCommit and is retried, instead
+    # of completing with the offsets lost.
+    async def main() -> None:
+        groups = RefusingGroups(1)
+        store, svc = open_node(tmp_path, groups)
+        store.create("t", 1, {}, T0)
+        res = await svc.init_producer_id("x", 60000, -1, -1)
+        pid = res.producer_id
+        assert await svc.add_offsets("x", pid, 0, "g") == TxnError.NONE
+        assert await svc.stage_offsets("x", pid, 0, "g", [StagedOffset("in", 0, 42)]) == 0
+        assert await svc.end_txn("x", pid, 0, True) == TxnError.COORDINATOR_NOT_AVAILABLE
+        assert svc.coordinator.get("x").state == TxnState.PREPARE_COMMIT  # type: ignore[union-attr]
+        svc.tick(T0)  # first tick: recovery retries the unfinished end
+        await settle(svc)
+        assert svc.coordinator.get("x").state == TxnState.COMPLETE_COMMIT  # type: ignore[union-attr]
+        assert [[o.offset for o in c.offsets] for c in groups.commits] == [[42]]
+        assert await svc.end_txn("x", pid, 0, True) == TxnError.NONE  # the client's retry
+        store.close()
+
+    asyncio.run(main())
