@@ -10,11 +10,13 @@ What it adds to the pure `TxnCoordinator`:
   appended to every partition of the transaction and fsynced (under
   flush.policy=always; otherwise the log's own policy applies); then, on commit, the
   staged offsets become the groups' committed offsets (the group coordinator's
-  durable commit); then COMPLETE_* is persisted. EndTxn is answered only after all
-  that; so is an InitProducerId that fenced an ongoing transaction (the coordinator
-  answers CONCURRENT_TRANSACTIONS with the abort; once it is written the service asks
-  again, within the same request, and answers with the new epoch). A failure leaves PREPARE_* and
-  the request gets COORDINATOR_NOT_AVAILABLE (retriable); `tick` retries.
+  durable commit; any offset it refuses fails the end, which is retried, rather than
+  completing a commit without its offsets); then COMPLETE_* is persisted. EndTxn is
+  answered only after all that; so is an InitProducerId that fenced an ongoing
+  transaction (the coordinator answers CONCURRENT_TRANSACTIONS with the abort; once
+  it is written the service asks again, within the same request, and answers with
+  the new epoch). A failure leaves PREPARE_* and the request gets
+  COORDINATOR_NOT_AVAILABLE (retriable); `tick` retries.
 - Time: `tick(now_ms)` (from the server's housekeeping) aborts timed-out
   transactions, retries unfinished ends and, once after start-up, finishes what a
   crash interrupted: PREPARE_* transactions are ended again (writing a marker twice
@@ -271,10 +273,11 @@ class TxnService:
                 offsets=tuple(CommitOffset(topic=o.topic, partition=o.partition,
                                            offset=o.offset, leader_epoch=o.leader_epoch,
                                            metadata=o.metadata) for o in offsets)))
-            for pe in result.partitions:
-                if pe.error:
-                    log.warning("transactional offset commit of group %s %s-%d: error %d",
-                                group_id, pe.topic, pe.partition, int(pe.error))
+            refused = [(pe.topic, pe.partition, int(pe.error))
+                       for pe in result.partitions if pe.error]
+            if refused:  # the end stays PREPARE_COMMIT and is retried: never lose them
+                raise RuntimeError(f"group {group_id} refused the transaction's offsets "
+                                   f"(topic, partition, error): {refused}")
 
     def _persisted(self) -> bool:
         """`_persist` for a request: False (logged) if the state file cannot be written;

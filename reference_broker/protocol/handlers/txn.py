@@ -12,7 +12,8 @@ AddPartitionsToTxn with an unknown partition answers UNKNOWN_TOPIC_OR_PARTITION 
 and OPERATION_NOT_ATTEMPTED for the others, and adds none, as Kafka does.
 TxnOffsetCommit v3+ checks the member and generation it names against the group (an
 empty member id or generation -1 is not checked, as in Kafka); unknown partitions get
-UNKNOWN_TOPIC_OR_PARTITION.
+UNKNOWN_TOPIC_OR_PARTITION and metadata above offset.metadata.max.bytes
+OFFSET_METADATA_TOO_LARGE (those offsets are not staged; the others are).
 
 Single node only. In a cluster (``--peers``) these APIs are not advertised in
 ApiVersions, FindCoordinator for a transactional id and InitProducerId with one answer
@@ -177,6 +178,9 @@ async def txn_offset_commit(ctx: BrokerContext, header: RequestHeader, request: 
                 t.name, p.partition_index, p.committed_offset,
                 p.committed_leader_epoch if v >= 2 else -1, p.committed_metadata))
     unknown = {tp for tp in wanted if not ctx.topics.partition_exists(*tp)}
+    max_metadata = _metadata_max_bytes(ctx)
+    too_large = {(o.topic, o.partition) for o in staged
+                 if o.metadata is not None and len(o.metadata.encode()) > max_metadata}
     svc = service(ctx)
     if svc is None:
         error = _NOT_HERE
@@ -187,11 +191,14 @@ async def txn_offset_commit(ctx: BrokerContext, header: RequestHeader, request: 
         else:
             error = fenced_code(await svc.stage_offsets(
                 request.transactional_id, request.producer_id, request.producer_epoch,
-                request.group_id, [o for o in staged if (o.topic, o.partition) not in unknown]),
+                request.group_id, [o for o in staged if (o.topic, o.partition) not in
+                                   unknown | too_large]),
                 v >= 3)
     by_topic: dict[str, list[Any]] = {}
     for tp in wanted:
         code = int(TxnError.UNKNOWN_TOPIC_OR_PARTITION) if tp in unknown else error
+        if tp in too_large and code == 0:
+            code = _OFFSET_METADATA_TOO_LARGE
         by_topic.setdefault(tp[0], []).append(P(partition_index=tp[1], error_code=code))
     return cls(version=v, throttle_time_ms=0, topics=[
         T(name=name, partitions=parts) for name, parts in by_topic.items()])
@@ -199,6 +206,14 @@ async def txn_offset_commit(ctx: BrokerContext, header: RequestHeader, request: 
 
 _UNKNOWN_MEMBER_ID = 25
 _ILLEGAL_GENERATION = 22
+_OFFSET_METADATA_TOO_LARGE = 12
+
+
+def _metadata_max_bytes(ctx: BrokerContext) -> int:
+    """The group coordinator's offset.metadata.max.bytes (checked when an offset is
+    staged, as Kafka does: refused at commit time it would be lost)."""
+    config = getattr(getattr(ctx.groups, "coordinator", None), "config", None)
+    return int(getattr(config, "offset_metadata_max_bytes", 4096))
 
 
 def _member_error(ctx: BrokerContext, request: Any, version: int) -> int:
