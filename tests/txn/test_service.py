@@ -182,3 +182,40 @@ def test_offsets_the_group_refuses_keep_the_commit_unfinished(tmp_path: Path) ->
         store.close()
 
     asyncio.run(main())
+
+
+def test_a_dangling_transaction_is_closed_even_if_its_log_was_busy_at_start(
+        tmp_path: Path) -> None:
+    # Recovery closes a partition's transaction the coordinator forgot; a partition
+    # whose fsync runs at that moment (clients write right after a restart) must be
+    # closed later, not skipped for good (its LSO would never move again).
+    async def main() -> None:
+        store, svc = open_node(tmp_path, Groups())
+        store.create("t", 1, {}, T0)
+        res = await svc.init_producer_id("x", 60000, -1, -1)
+        await svc.add_partitions("x", res.producer_id, 0, [("t", 0)])
+        assert send(store, svc, res.producer_id, 0, 0).error_code == 0
+        p = store.partition("t", 0)
+        assert p is not None
+        p.sync_now()
+        store.close()
+        (tmp_path / "txn-state.json").unlink()  # the coordinator's state is lost
+
+        store, svc = open_node(tmp_path, Groups())
+        p = store.partition("t", 0)
+        assert p is not None and p.last_stable_offset == 0
+        assert p.append(records.build_batch([records.Record(None, b"plain", T0)]),
+                        T0).error_code == 0
+        flushing = asyncio.ensure_future(p.sync(T0))
+        await asyncio.sleep(0)
+        assert p.busy  # an fsync runs in a worker thread
+        svc.tick(T0 + 1)
+        await flushing
+        await settle(svc)
+        for t in range(2, 5):
+            svc.tick(T0 + t * 1000)
+            await settle(svc)
+        assert p.txns.ongoing == {} and p.last_stable_offset == p.high_watermark
+        store.close()
+
+    asyncio.run(main())
