@@ -22,7 +22,8 @@ What it adds to the pure `TxnCoordinator`:
   crash interrupted: PREPARE_* transactions are ended again (writing a marker twice
   is harmless: the second finds no open transaction), and a partition's open
   transaction the coordinator will not end (unknown producer, or its marker lost in a
-  crash) gets its marker (`TxnCoordinator.resolve_open`).
+  crash) gets its marker (`TxnCoordinator.resolve_open`); a partition busy with an
+  fsync then, or whose marker could not be written, is visited again at each retry.
 
 Only one end of a given transactional id runs at a time; no other change to it is
 accepted meanwhile (the coordinator answers CONCURRENT_TRANSACTIONS in PREPARE_*).
@@ -69,6 +70,7 @@ class TxnService:
         self._clock_ms = clock_ms
         self._running: dict[str, asyncio.Task[bool]] = {}
         self._recovered = False
+        self._dangling_left = False  # a busy partition's open transaction to close
         self._retry_at_ms = 0
 
     @classmethod
@@ -164,7 +166,7 @@ class TxnService:
             self._recovered = True
             self._retry_at_ms = now_ms + RETRY_MS
             self._spawn_pending()
-            self._close_dangling(now_ms)
+            self._dangling_left = self._close_dangling(now_ms)
         plans = self.coordinator.expire(now_ms, self.topics.allocate_producer_id)
         if plans:
             self._persist()
@@ -175,6 +177,8 @@ class TxnService:
         if now_ms >= self._retry_at_ms:
             self._retry_at_ms = now_ms + RETRY_MS
             self._spawn_pending()
+            if self._dangling_left:
+                self._dangling_left = self._close_dangling(now_ms)
 
     async def aclose(self) -> None:
         """Let the ends in flight finish (they are short: appends and fsyncs)."""
@@ -192,13 +196,19 @@ class TxnService:
                          plan.producer_id)
                 self._start(plan)
 
-    def _close_dangling(self, now_ms: int) -> None:
+    def _close_dangling(self, now_ms: int) -> bool:
+        """Write the markers `resolve_open` asks for; True if a partition was busy (an
+        fsync running: nothing may append) and must be visited again."""
+        left = False
         for p in self.topics.all_partitions():
             if p.replica is not None:
                 continue
             for pid in list(p.txns.ongoing):
                 commit = self.coordinator.resolve_open(pid, (p.topic, p.index))
-                if commit is None or p.busy:
+                if commit is None:
+                    continue
+                if p.busy:
+                    left = True
                     continue
                 entry = p.producers.entry(pid)
                 epoch = entry.epoch if entry is not None else 0
@@ -209,6 +219,8 @@ class TxnService:
                     p.write_marker(pid, epoch, commit, now_ms)
                 except Exception as exc:
                     log.error("%s-%d: cannot write a marker: %s", p.topic, p.index, exc)
+                    left = True
+        return left
 
     def _start(self, plan: EndPlan) -> asyncio.Task[bool]:
         task = self._running.get(plan.transactional_id)
