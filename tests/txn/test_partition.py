@@ -82,3 +82,18 @@ def test_lso_is_never_below_the_log_start() -> None:
     assert t.last_stable_offset(10, log_start_offset=0) == 2
     assert t.last_stable_offset(10, log_start_offset=5) == 5  # retention passed its start
     assert t.last_stable_offset(4, log_start_offset=5) == 4  # and never above the HW
+
+
+def test_a_marker_that_bumps_the_epoch_makes_the_next_batch_start_at_sequence_0() -> None:
+    # Kafka: a marker of a higher epoch clears the producer's batches, and the new
+    # epoch's first batch must have sequence 0 (else OUT_OF_ORDER_SEQUENCE_NUMBER); a
+    # later batch of it arriving first (its first lost or reordered) is not a start.
+    from reference_broker.partition import ProducerStateTable
+    from reference_broker.protocol import errors
+
+    table = ProducerStateTable()
+    table.record(7, 0, 0, 4, 0, 4, 1000)
+    table.bump_epoch(7, 1)
+    assert table.check(7, 1, 5, 5).error_code == errors.OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert table.check(7, 1, 0, 2).ok_to_append
+    assert table.check(7, 0, 5, 5).error_code == errors.INVALID_PRODUCER_EPOCH
