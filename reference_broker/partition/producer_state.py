@@ -22,7 +22,8 @@ State is rebuilt after a restart by `record`-ing the headers of the batches in t
 (`rebuild`), so a retry that reaches a restarted broker is still recognised.
 Batches without a producer id (-1) bypass all of this. A transaction marker
 (`bump_epoch`) with a higher epoch than the producer's (a transaction aborted by a
-re-initialised or timed-out producer) starts the new epoch without batches.
+re-initialised or timed-out producer) starts the new epoch without batches: its first
+batch must have sequence 0, as after rule 3.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ class ProducerStateTable:
             if first_seq != 0:
                 return Check(error_code=errors.OUT_OF_ORDER_SEQUENCE_NUMBER)
             return APPEND
-        if entry.batches and not in_sequence(entry.last_seq, first_seq):
+        # An entry without batches was started by a marker's epoch bump: last_seq is -1,
+        # so the epoch's first batch must have sequence 0.
+        if not in_sequence(entry.last_seq, first_seq):
             return Check(error_code=errors.OUT_OF_ORDER_SEQUENCE_NUMBER)
         return APPEND
 
