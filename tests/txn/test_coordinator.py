@@ -252,3 +252,48 @@ def test_staged_offsets_are_unstable_until_the_transaction_ends() -> None:
     assert c.unstable_offsets("g") == {TP}
     c.complete("x", 8)
     assert c.unstable_offsets("g") == set()
+
+
+def in_state(state: TxnState) -> tuple[TxnCoordinator, Pids, int]:
+    c, pids, pid = started()
+    if state == TxnState.EMPTY:
+        return c, pids, pid
+    c.add_partitions("x", pid, 0, [TP], 1)
+    c.add_offsets("x", pid, 0, "g", 1)
+    if state != TxnState.ONGOING:
+        commit = state in (TxnState.PREPARE_COMMIT, TxnState.COMPLETE_COMMIT)
+        c.end_txn("x", pid, 0, commit, 2)
+        if state in (TxnState.COMPLETE_COMMIT, TxnState.COMPLETE_ABORT):
+            c.complete("x", 3)
+    meta = c.get("x")
+    assert meta is not None and meta.state == state
+    return c, pids, pid
+
+
+@pytest.mark.parametrize("state", list(TxnState))
+@pytest.mark.parametrize("request_", ["init", "add_partitions", "add_offsets", "stage",
+                                      "commit", "abort", "expire"])
+def test_every_state_change_is_in_the_transition_table(state: TxnState,
+                                                       request_: str) -> None:
+    from reference_broker.txn.coordinator import _NEXT
+
+    c, pids, pid = in_state(state)
+    event = {"add_partitions": "add", "add_offsets": "add", "expire": "abort"}.get(
+        request_, request_)
+    if request_ == "init":
+        res = c.init_producer_id("x", 10000, 5, pids)
+        event = "abort" if res.abort is not None else "init"
+    elif request_ == "add_partitions":
+        c.add_partitions("x", pid, 0, [("t", 1)], 5)
+    elif request_ == "add_offsets":
+        c.add_offsets("x", pid, 0, "g2", 5)
+    elif request_ == "stage":
+        c.stage_offsets("x", pid, 0, "g", [StagedOffset("t", 0, 1)], 5)
+    elif request_ in ("commit", "abort"):
+        c.end_txn("x", pid, 0, request_ == "commit", 5)
+    else:
+        c.expire(10**9, pids)
+    meta = c.get("x")
+    assert meta is not None
+    assert meta.state == state or _NEXT.get((state, event)) == meta.state, (
+        f"{request_} moved {state} to {meta.state}, not by the table")
