@@ -12,6 +12,7 @@ answers, and feeds `from_json` back after a restart.
 States and the one transition table (`_NEXT`); anything not in it is refused::
 
     EMPTY / COMPLETE_*  --add partitions / offsets-->  ONGOING
+    EMPTY / COMPLETE_*  --InitProducerId-->  EMPTY
     ONGOING             --EndTxn commit-->   PREPARE_COMMIT --complete--> COMPLETE_COMMIT
     ONGOING             --EndTxn abort, timeout, re-init--> PREPARE_ABORT
     PREPARE_ABORT       --complete-->  COMPLETE_ABORT
@@ -85,9 +86,13 @@ class TxnState(StrEnum):
 
 
 S = TxnState
-#: (state, event) -> next state. Events: "add" (partitions or offsets), "commit",
-#: "abort" (EndTxn, timeout or re-init), "complete" (markers written).
+#: (state, event) -> next state. Events: "add" (partitions or offsets), "init"
+#: (InitProducerId with no transaction open), "commit", "abort" (EndTxn, timeout or
+#: re-init), "complete" (markers written).
 _NEXT: dict[tuple[TxnState, str], TxnState] = {
+    (S.EMPTY, "init"): S.EMPTY,
+    (S.COMPLETE_COMMIT, "init"): S.EMPTY,
+    (S.COMPLETE_ABORT, "init"): S.EMPTY,
     (S.EMPTY, "add"): S.ONGOING,
     (S.COMPLETE_COMMIT, "add"): S.ONGOING,
     (S.COMPLETE_ABORT, "add"): S.ONGOING,
@@ -210,7 +215,7 @@ class TxnCoordinator:
             abort = self._end(meta, commit=False, now_ms=now_ms)
             return InitResult(TxnError.CONCURRENT_TRANSACTIONS, abort=abort)
         self._bump(meta, new_producer_id, keep_id=False)
-        meta.state = S.EMPTY
+        meta.state = _NEXT[(meta.state, "init")]
         meta.partitions.clear()
         meta.groups.clear()
         meta.offsets.clear()
