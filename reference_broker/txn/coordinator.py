@@ -41,8 +41,22 @@ Rules (Kafka's, for one node):
   for a partition added to the ongoing transaction.
 
 It must not: let a produce or an offset commit of a fenced epoch through, forget the
-partitions of a transaction before its markers are written, or commit staged offsets
-of an aborted transaction.
+partitions of a transaction before its markers are written, commit staged offsets
+of an aborted transaction, or hand out an epoch it used to fence.
+
+Deliberate simplifications (where Kafka differs):
+
+- A timed-out transaction fences its producer for good: there is no KIP-588 recovery
+  (Kafka accepts InitProducerId naming the epoch its timeout bumped past).
+- InitProducerId naming the previous epoch (a KIP-360 retry whose answer was lost) is
+  PRODUCER_FENCED, not answered with the current epoch; a request with an epoch above
+  the current one gets INVALID_PRODUCER_EPOCH (Kafka: PRODUCER_FENCED).
+- EndTxn on an EMPTY transaction answers INVALID_TXN_STATE (Kafka's coordinator does
+  the same; clients do not send it for a transaction without partitions or offsets).
+- Transactional ids never expire (no transactional.id.expiration.ms); the state only
+  grows.
+- Pending offsets (`unstable_offsets`) are answered here, but OffsetFetch with
+  require_stable (KIP-447) does not consult them yet (protocol/handlers/groups.py).
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ What it adds to the pure `TxnCoordinator`:
 
 Only one end of a given transactional id runs at a time; no other change to it is
 accepted meanwhile (the coordinator answers CONCURRENT_TRANSACTIONS in PREPARE_*).
+
+Deliberate simplification: the state file is rewritten whole, and fsynced on the event
+loop, on every change (fine for the few transactional ids of a test; Kafka appends to
+the replicated ``__transaction_state`` log instead).
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ Produce v13 names topics by id.
 Transactional batches (single node only; `reference_broker.txn`): a request with a
 transactional id is checked per partition by the transaction coordinator: the batch's
 producer epoch must be the current one (older: INVALID_PRODUCER_EPOCH) and the partition
-must be in the producer's ongoing transaction (else INVALID_TXN_STATE). In a cluster a
+must be in the producer's ongoing transaction (else INVALID_TXN_STATE). This check
+comes before the duplicate check, so a retry of a batch appended to a transaction that
+has since ended gets INVALID_TXN_STATE where Kafka answers its original offset (a
+client only ends a transaction once every batch is acknowledged). In a cluster a
 request with a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 """
 
