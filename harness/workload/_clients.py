@@ -52,6 +52,7 @@ Record keys and values are the decimal strings of the key and the value.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import threading
 import time
@@ -194,7 +195,7 @@ def _err(e: BaseException) -> list[Any]:
     return out
 
 
-class _ClientBase:
+class _ClientBase(abc.ABC):
     """One producer and one consumer per process, created on first use."""
 
     def __init__(self, opts: ClientOptions, process: int) -> None:
@@ -215,33 +216,42 @@ class _ClientBase:
         return f"{self.opts.group_id}-t{self.process % n}" if n > 0 else None
 
     # Transaction steps, per library; each raises _TxnFailed.
+    @abc.abstractmethod
     def poll(self) -> dict[str, list[list[int]]]:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _txn_begin(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _txn_produce(self, key: str, value: int) -> Any:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _txn_offsets(self, handles: list[Any]) -> list[int]:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _txn_send_offsets(self, offsets: dict[str, int]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _txn_commit(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _txn_abort(self) -> list[Any] | None:
         """Abort the open transaction; None if it was aborted, else the error."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _seek(self, key: str, offset: int) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _discard_producer(self) -> None:
-        raise NotImplementedError
+        ...
 
     def txn(self, mops: list[list[Any]], abort: bool = False) -> list[list[Any]]:
         """Run one transaction (see the module docstring); returns the completed
