@@ -8,6 +8,7 @@ from harness.workload._clients import (
     ClientOptions,
     ConfluentClient,
     KafkaPythonClient,
+    call_bounded,
 )
 from harness.workload._errors import classify_read, classify_send
 from harness.workload._generator import (
@@ -35,6 +36,7 @@ __all__ = [
     "Pending",
     "Recorder",
     "apply",
+    "call_bounded",
     "classify_read",
     "classify_send",
     "create_topics",

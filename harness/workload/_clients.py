@@ -152,7 +152,7 @@ def _offsets_each(keys: list[str], timeout_s: float,
     return out
 
 
-def _bounded(what: str, fn: Callable[[], Any], timeout_s: float) -> Any:
+def call_bounded(what: str, fn: Callable[[], Any], timeout_s: float) -> Any:
     """``fn()`` on a helper thread, waited for at most ``timeout_s``: kafka-python's
     transaction calls (commit, abort, send_offsets_to_transaction) wait without a
     limit, which would hang a worker while the coordinator is unreachable. On a
@@ -585,21 +585,21 @@ class KafkaPythonClient(_ClientBase):
                for k, off in offsets.items()}
         try:
             meta = self._consumer.group_metadata()
-            _bounded("send-offsets", lambda: self._producer.send_offsets_to_transaction(
+            call_bounded("send-offsets", lambda: self._producer.send_offsets_to_transaction(
                 tps, meta), self.opts.send_timeout_s)
         except Exception as e:
             raise _TxnFailed(_err(e)) from e
 
     def _txn_commit(self) -> None:
         try:
-            _bounded("commit-txn", self._producer.commit_transaction,
+            call_bounded("commit-txn", self._producer.commit_transaction,
                      self.opts.send_timeout_s)
         except Exception as e:
             raise _TxnFailed(_err(e)) from e
 
     def _txn_abort(self) -> list[Any] | None:
         try:
-            _bounded("abort-txn", self._producer.abort_transaction, self.opts.send_timeout_s)
+            call_bounded("abort-txn", self._producer.abort_transaction, self.opts.send_timeout_s)
         except Exception as e:
             return _err(e)
         return None

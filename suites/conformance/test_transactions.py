@@ -9,7 +9,6 @@ limit), so a target that never answers fails the test instead of hanging it.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from harness.workload import call_bounded
 from suites.conformance._kafka import new_topic, read_all
 
 pytestmark = pytest.mark.conformance
@@ -27,23 +27,8 @@ CALL_TIMEOUT_S = 15.0
 
 
 def _bounded(fn: Callable[[], Any], what: str) -> Any:
-    box: list[tuple[bool, Any]] = []
-
-    def run() -> None:
-        try:
-            box.append((True, fn()))
-        except BaseException as e:  # handed to the test
-            box.append((False, e))
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(CALL_TIMEOUT_S)
-    if not box:
-        raise AssertionError(f"{what} did not finish within {CALL_TIMEOUT_S:g} s")
-    ok, value = box[0]
-    if not ok:
-        raise value
-    return value
+    """kafka-python's transaction calls wait without a limit: bound them."""
+    return call_bounded(what, fn, CALL_TIMEOUT_S)
 
 
 def _txn_producer(bootstrap: str, txn_id: str | None = None) -> KafkaProducer:
