@@ -5,13 +5,24 @@ Ops it reads (written by the kafka workload with ``sub_via="subscribe"``, see
 committed offsets as the coordinator returned them), ``commit`` completions, whose
 value is ``{key: offset}`` (the offsets the process committed for its group: the
 offset after the last record it polled of each key it owns, Kafka's "next offset to
-read"), and the
-``extra["membership"]`` of ``poll`` and ``commit`` completions: ``{"generation": int |
-None, "member": str | None, "keys": [...], "epoch": n}``, what the group had assigned
-to the consumer when the op ended (``epoch`` counts the assignments the consumer
-received; each one restarts its positions from the committed offsets). A history holds
-one group (the workload's). Histories without these fields have nothing to judge
-(``unknown``).
+read"), ``send`` and ``poll`` completions, ``txn`` completions (Jepsen's transactions:
+their send and poll micro-ops, and ``extra["offsets"]``, ``{key: offset}``, the
+positions a member added to the transaction with ``send_offsets_to_transaction``: an
+``ok`` txn committed them, like an ``ok`` commit; ``info`` ones may or may not have),
+and the ``extra["membership"]`` of ``poll``, ``commit`` and ``txn`` completions:
+``{"generation": int | None, "member": str | None, "keys": [...], "epoch": n}``, what
+the group had assigned to the consumer when the op ended (``epoch`` counts the
+assignments the consumer received; each one restarts its positions from the committed
+offsets). A history holds one group (the workload's). Histories without these fields
+have nothing to judge (``unknown``).
+
+Transactions (`_index` says exactly what counts): an aborted (``fail``) txn's reads
+were rewound by the client and count for nothing; its records are never delivered to
+read_committed consumers and are not acknowledged. The premise for txn offsets: once
+EndTxn answers, every later OffsetFetch of a read_committed member sees them (the
+reference broker applies them before answering; Kafka answers a fetch that requires
+stable offsets, KIP-447, which both clients send when reading committed, only once the
+transaction's offsets are written).
 
 Types, and the module that defines each (definitions in the module docstrings):
 

@@ -3,8 +3,10 @@ acknowledged.
 
 Definition: a ``committed`` op (OffsetFetch) invoked after commit A of key ``k``
 (offset ``a``) was acknowledged returned, for ``k``, an offset below ``a`` or none at
-all. Only ``ok`` commits before the fetch's invocation count: a commit still in flight
-may or may not be visible.
+all. Only ``ok`` commits (and ``ok`` txns' offsets) before the fetch's invocation count:
+a commit still in flight may or may not be visible. A transaction's offsets count from
+its ``ok``: EndTxn answers once they are the group's, or (Kafka) a read_committed
+member's fetch requires stable offsets and waits for them (KIP-447).
 
 Why it is bad: a group's committed offsets live at one coordinator, which writes a
 commit to ``__consumer_offsets`` (replicated, durable) before acknowledging it and
@@ -17,7 +19,7 @@ older state after a restart or failover. This is the direct observation of what
 
 from __future__ import annotations
 
-from harness.checkers.groups._index import GroupIndex
+from harness.checkers.groups._index import GroupIndex, how
 from harness.checkers.log._found import Found
 
 
@@ -39,7 +41,7 @@ def lost_commits(ix: GroupIndex, limit: int) -> Found:
                 "key": k, "process": f_op.process, "processes": [a_op.process, f_op.process],
                 "ops": [a_op.index, f_inv.index, f_op.index],
                 "offsets": [a, -1 if got is None else got],
-                "message": f"process {a_op.process!r} committed offset {a} of key {k} "
+                "message": f"process {a_op.process!r} committed offset {a} of key {k}{how(a_op)} "
                            f"(acknowledged in op {a_op.index}); afterwards process "
                            f"{f_op.process!r} fetched the group's committed offsets (invoked "
                            f"in op {f_inv.index}) and got {shown} for the key (op "

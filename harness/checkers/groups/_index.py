@@ -2,23 +2,44 @@
 
 Facts, not verdicts. Real-time order is history order: op A *precedes* op B when A's
 completion comes before B's invocation. ``acked`` is, at every point of the pass, the
-highest offset per key of the ``ok`` commits completed so far (with the position of
-that completion); it is replaced, never mutated, when it grows, so an invocation keeps
-the snapshot current at its position for free.
+highest offset per key of the acknowledged commits completed so far (with the position
+of that completion); it is replaced, never mutated, when it grows, so an invocation
+keeps the snapshot current at its position for free.
 
-- commits: every ``ok`` commit with its offsets and the ``acked`` snapshot at its
-  invocation;
+What counts as what (``commit`` and ``txn`` alike):
+
+- an acknowledged commit is an ``ok`` ``commit`` (its value) or an ``ok`` ``txn`` with
+  ``extra["offsets"]`` (the positions it added to the transaction: they became the
+  group's committed offsets when EndTxn answered). An ``info`` commit or txn may or may
+  not have committed: it proves nothing and is only counted. A ``fail`` txn certainly
+  did not commit (its abort succeeded);
+- a read of the group is a record an ``ok`` poll returned, or a poll micro-op of an
+  ``ok`` or ``info`` txn, to a member (a process that subscribed). A ``fail`` txn's
+  reads do not count: the client sought its consumer back to where they began, so
+  the member reads them again (or its successor does, from the committed offset). An
+  ``info`` txn's reads count as delivered (the records were returned to a member, and
+  the txn may have committed its positions past them) but not as positions: the
+  client is replaced after it;
+- an acknowledged record is the value of an ``ok`` send or a send micro-op of an
+  ``ok`` txn. A value of an aborted txn is never delivered to a read_committed
+  consumer, and one of an ``info`` txn need not be.
+
+Facts gathered:
+
+- commits: every acknowledged commit with its offsets and the ``acked`` snapshot at
+  its invocation;
 - epochs: per process, each assignment it reported (``extra["membership"]["epoch"]``,
-  or the generation when a history has no epoch): the invocation position of the first
-  op whose completion reports it (the join happened after that invocation), the
-  ``acked`` snapshot there, and the first record of each key its ``ok`` polls returned
-  while it reported that epoch;
+  or the generation when a history has no epoch) on a ``poll``, ``commit`` or ``txn``
+  completion: the invocation position of the first op whose completion reports it
+  (the join happened after that invocation), the ``acked`` snapshot there, and the
+  first record of each key its ``ok`` polls and ``ok`` txns returned while it reported
+  that epoch;
 - owners: per (generation, key), each member (or process) that reported owning the key
   in that generation, with the first op that says so;
 - fetches: every ``ok`` ``committed`` op (an OffsetFetch: ``{key: offset | None}``)
   with the ``acked`` snapshot at its invocation;
-- reads: per key, the offsets that ``ok`` polls of group members (processes that
-  subscribed) returned; sends: per key, offset -> value of ``ok`` sends.
+- reads: per key, the offsets read by the group (above); sends: per key, offset ->
+  value of acknowledged records.
 """
 
 from __future__ import annotations
@@ -40,6 +61,8 @@ class Commit:
     process: int | str
     offsets: dict[str, int]
     acked_at_inv: Acked
+    #: the offsets were committed by a transaction (an ``ok`` txn), not a ``commit``
+    txn: bool = False
 
 
 @dataclass(slots=True)
@@ -81,18 +104,26 @@ class GroupIndex:
     sends: dict[str, dict[int, tuple[Any, int]]] = field(default_factory=dict)
     acked: Acked = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    #: txn completions of members: ``ok`` / ``info`` (with offsets), ``ok-empty`` /
+    #: ``info-empty`` (without), ``fail`` (aborted: its reads and offsets are ignored)
+    txn_counts: dict[str, int] = field(default_factory=dict)
     fetch_counts: dict[str, int] = field(default_factory=dict)
     members: set[int | str] = field(default_factory=set)
     observations: int = 0
     generations: set[int] = field(default_factory=set)
 
 
+def how(op: Any) -> str:
+    """For witness messages: how a commit or a record was acknowledged."""
+    return " in a transaction" if op.f == "txn" else ""
+
+
 def _offsets(value: Any, pos: int, what: str = "commit",
-             nullable: bool = False) -> dict[str, Any]:
+             nullable: bool = False, field: str = "value") -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise HistoryError(f"op at position {pos}: a {what}'s value must be a map "
+        raise HistoryError(f"op at position {pos}: a {what}'s {field} must be a map "
                            f"{{key: offset}}, got {value!r}")
     out: dict[str, Any] = {}
     for k, off in value.items():
@@ -134,23 +165,19 @@ def build(history: History) -> GroupIndex:
     #: position of each open invocation -> the acked snapshot there
     snap: dict[int, Acked] = {}
     current: dict[int | str, Epoch] = {}
-    counts = ix.counts
     for pos, op in enumerate(ops):
         f, typ = op.f, op.type
         if typ == "invoke":
             if f == "subscribe":
                 ix.members.add(op.process)
-            if f in ("commit", "poll", "committed"):
+            if f in ("commit", "poll", "committed", "txn"):
                 snap[pos] = acked
             continue
         inv = partner[pos] if pos < len(partner) else -1
         at_inv = snap.pop(inv, acked) if inv >= 0 else acked
-        if f == "send" and typ == "ok" and isinstance(op.value, list):
-            for mop in op.value:
-                if len(mop) == 3 and isinstance(mop[2], list) and len(mop[2]) == 2:
-                    off, v = mop[2]
-                    if isinstance(off, int):
-                        ix.sends.setdefault(mop[1], {})[off] = (v, pos)
+        if f == "send":
+            if typ == "ok":
+                _acknowledged(ix, op.value, pos)
             continue
         if f == "committed":
             counts_f = ix.fetch_counts
@@ -159,54 +186,97 @@ def build(history: History) -> GroupIndex:
                 ix.fetches.append(Fetch(inv=inv, done=pos, process=op.process,
                                         offsets=_offsets(op.value, pos, "committed", True),
                                         acked_at_inv=at_inv))
-        if f not in ("commit", "poll"):
             continue
-        m = _membership(op.extra.get("membership"), pos) if op.extra else None
-        ep: Epoch | None = None
-        if m is not None:
-            ix.observations += 1
-            epoch, gen, member, keys = m
-            ep = current.get(op.process)
-            if ep is None or ep.epoch != epoch:
-                ep = Epoch(process=op.process, epoch=epoch, generation=gen, member=member,
-                           keys=keys, join=inv if inv >= 0 else pos, seen=pos,
-                           acked_at_join=at_inv)
-                current[op.process] = ep
-                ix.epochs.append(ep)
-            if gen is not None:
-                ix.generations.add(gen)
-                owner = member or f"process {op.process}"
-                for k in keys:
-                    ix.owners.setdefault((gen, k), {}).setdefault(owner, (op.process, pos))
+        if f not in ("commit", "poll", "txn"):
+            continue
+        ep = _observe(ix, current, op, pos, inv, at_inv)
+        offs: dict[str, int] | None = None
         if f == "commit":
+            counts = ix.counts
             counts[typ] = counts.get(typ, 0) + 1
             if typ == "ok":
                 offs = _offsets(op.value, pos)
                 if not offs:
                     counts["empty"] = counts.get("empty", 0) + 1
-                    continue
-                ix.commits.append(Commit(inv=inv, done=pos, process=op.process,
-                                         offsets=offs, acked_at_inv=at_inv))
-                grown = {k: o for k, o in offs.items() if o > acked.get(k, (-1, -1))[0]}
-                if grown:
-                    acked = {**acked, **{k: (o, pos) for k, o in grown.items()}}
-            continue
-        # an ok poll
-        if typ != "ok" or not isinstance(op.value, list):
-            continue
-        member_reads = op.process in ix.members
-        for mop in op.value:
-            if len(mop) != 2 or not isinstance(mop[1], dict):
+        elif f == "poll":
+            if typ == "ok":
+                _read(ix, op, pos, ep)
+        else:  # a txn
+            counts = ix.txn_counts if op.process in ix.members else {}
+            if typ == "fail":  # aborted: nothing it read or committed counts
+                counts["fail"] = counts.get("fail", 0) + 1
                 continue
-            for k, pairs in mop[1].items():
-                if not pairs:
-                    continue
-                if ep is not None and k not in ep.first:
-                    off, v = pairs[0]
-                    ep.first[k] = (off, v, pos)
-                if member_reads:
-                    rs = ix.reads.setdefault(k, set())
-                    for off, _ in pairs:
-                        rs.add(off)
+            given = op.extra.get("offsets") if op.extra else None
+            offs = _offsets(given, pos, "txn", field="offsets")
+            kind = typ if offs else f"{typ}-empty"
+            counts[kind] = counts.get(kind, 0) + 1
+            if typ == "ok":
+                _acknowledged(ix, op.value, pos)
+            _read(ix, op, pos, ep if typ == "ok" else None)
+        if typ != "ok" or not offs:
+            continue
+        ix.commits.append(Commit(inv=inv, done=pos, process=op.process, offsets=offs,
+                                 acked_at_inv=at_inv, txn=f == "txn"))
+        grown = {k: o for k, o in offs.items() if o > acked.get(k, (-1, -1))[0]}
+        if grown:
+            acked = {**acked, **{k: (o, pos) for k, o in grown.items()}}
     ix.acked = acked
     return ix
+
+
+def _acknowledged(ix: GroupIndex, value: Any, pos: int) -> None:
+    """The send micro-ops of an ``ok`` send or txn: acknowledged records (keys are
+    already in their string form: `History` normalises them)."""
+    if not isinstance(value, list):
+        return
+    for mop in value:
+        if isinstance(mop, list) and len(mop) == 3 and mop[0] == "send" \
+                and isinstance(mop[2], list) and len(mop[2]) == 2:
+            off, v = mop[2]
+            if isinstance(off, int):
+                ix.sends.setdefault(mop[1], {})[off] = (v, pos)
+
+
+def _observe(ix: GroupIndex, current: dict[int | str, Epoch], op: Any, pos: int, inv: int,
+             at_inv: Acked) -> Epoch | None:
+    """The membership a completion reports: its epoch (a new one starts here) and the
+    keys it owns in its generation."""
+    m = _membership(op.extra.get("membership"), pos) if op.extra else None
+    if m is None:
+        return None
+    ix.observations += 1
+    epoch, gen, member, keys = m
+    ep = current.get(op.process)
+    if ep is None or ep.epoch != epoch:
+        ep = Epoch(process=op.process, epoch=epoch, generation=gen, member=member,
+                   keys=keys, join=inv if inv >= 0 else pos, seen=pos, acked_at_join=at_inv)
+        current[op.process] = ep
+        ix.epochs.append(ep)
+    if gen is not None:
+        ix.generations.add(gen)
+        owner = member or f"process {op.process}"
+        for k in keys:
+            ix.owners.setdefault((gen, k), {}).setdefault(owner, (op.process, pos))
+    return ep
+
+
+def _read(ix: GroupIndex, op: Any, pos: int, ep: Epoch | None) -> None:
+    """The poll micro-ops of a poll or txn: reads of the group if a member made them,
+    and the first record of each key of ``ep`` (positions: ``ok`` completions only)."""
+    if not isinstance(op.value, list):
+        return
+    member_reads = op.process in ix.members
+    for mop in op.value:
+        if not isinstance(mop, list) or len(mop) != 2 or mop[0] != "poll" \
+                or not isinstance(mop[1], dict):
+            continue
+        for k, pairs in mop[1].items():
+            if not pairs:
+                continue
+            if ep is not None and k not in ep.first:
+                off, v = pairs[0]
+                ep.first[k] = (off, v, pos)
+            if member_reads:
+                rs = ix.reads.setdefault(k, set())
+                for off, _ in pairs:
+                    rs.add(off)

@@ -1,9 +1,10 @@
 """``double-owner``: two members own one key in the same generation.
 
 Definition: two distinct members (by member id; by process when a history has none)
-report key ``k`` in their assignment (``extra["membership"]["keys"]``) with the same
-generation. Only completions that carry a generation count (kafka-python reports it;
-confluent-kafka does not expose it, so its histories are not judged for this type).
+report key ``k`` in their assignment (``extra["membership"]["keys"]`` of a ``poll``,
+``commit`` or ``txn`` completion) with the same generation. Only completions that carry
+a generation count (kafka-python reports it; confluent-kafka does not expose it, so its
+histories are not judged for this type).
 
 Why it is bad: in Kafka's rebalance protocol the coordinator bumps the generation once
 per completed join, the leader's assignor divides the partitions among that

@@ -3,9 +3,12 @@ group's acknowledged commit.
 
 Definition: process P reports a new assignment (a new ``epoch`` in its membership)
 first at the completion of op J. For every key ``k``, let ``c`` be the highest offset
-of ``k`` that an ``ok`` commit had acknowledged before J was invoked, and ``r`` the
-offset of the first record of ``k`` that P's ``ok`` polls returned while it reported
-that assignment. ``r < c`` is the anomaly.
+of ``k`` that an acknowledged commit (an ``ok`` commit, or the offsets of an ``ok``
+txn) had acknowledged before J was invoked, and ``r`` the offset of the first record
+of ``k`` that P's ``ok`` polls and ``ok`` txns returned while it reported that
+assignment. ``r < c`` is the anomaly. Reads of aborted txns are left out (the client
+rewinds to where they began, so the next read starts there again), and so are those
+of ``info`` txns (the process is replaced after one).
 
 Why it is bad: with eager rebalancing (both clients' default) every assignment resets
 the consumer's positions, and the consumer fetches the committed offsets (OffsetFetch)
@@ -21,7 +24,7 @@ is judged against the highest one, so both types report the same loss.
 
 from __future__ import annotations
 
-from harness.checkers.groups._index import GroupIndex
+from harness.checkers.groups._index import GroupIndex, how
 from harness.checkers.log._found import Found
 
 
@@ -42,7 +45,7 @@ def offset_resets(ix: GroupIndex, limit: int) -> Found:
                 "key": k, "process": ep.process, "processes": [c_op.process, ep.process],
                 "ops": [c_op.index, j_op.index, r_op.index], "offsets": [c, r],
                 "values": [v], "generation": ep.generation, "epoch": ep.epoch,
-                "message": f"process {c_op.process!r} committed offset {c} of key {k} "
+                "message": f"process {c_op.process!r} committed offset {c} of key {k}{how(c_op)} "
                            f"(acknowledged in op {c_op.index}); process {ep.process!r} was "
                            f"then assigned anew{gen}, first reported in op {ops[ep.seen].index} "
                            f"(invoked in op {j_op.index}), and its first read of the key, "
