@@ -24,7 +24,9 @@ the consumed positions of the keys this member owns (``send_offsets_to_transacti
 and commits; with ``abort`` it aborts instead. Every wait is bounded by
 ``send_timeout_s``. A failure is classified by `classify_txn`: an abort (asked for, or
 after an error) that succeeded makes it ``fail`` (a deliberate abort records what the
-txn did: offsets and reads), anything that may have committed ``info``. After an abort
+txn did: offsets and reads), anything that may have committed ``info`` (recording what
+the txn did too). ``txn_offsets()`` is what the last txn added to its transaction for
+the group (``{key: offset}``, None if nothing). After an abort
 the consumer is sought back to where the transaction's polls began, so the process's
 next poll continues from its last committed-to-history position; a send is never
 retried as a new value.
@@ -116,6 +118,7 @@ class Client(Protocol):
     def offsets(self, keys: list[str]) -> dict[str, list[int]]: ...
     def membership(self) -> dict[str, Any] | None: ...
     def txn(self, mops: list[list[Any]], abort: bool = False) -> list[list[Any]]: ...
+    def txn_offsets(self) -> dict[str, int] | None: ...
     def close(self) -> None: ...
 
 
@@ -209,6 +212,8 @@ class _ClientBase(abc.ABC):
         self._epoch = 0
         #: init_transactions succeeded on the current producer
         self._txn_ready = False
+        #: the positions the last `txn` added to its transaction (`txn_offsets`)
+        self._txn_sent: dict[str, int] | None = None
 
     @property
     def transactional_id(self) -> str | None:
@@ -256,6 +261,7 @@ class _ClientBase(abc.ABC):
     def txn(self, mops: list[list[Any]], abort: bool = False) -> list[list[Any]]:
         """Run one transaction (see the module docstring); returns the completed
         micro-ops, ``[["send", k, [offset, v]], ["poll", {k: [[offset, v], ...]}]]``."""
+        self._txn_sent = None
         if self.transactional_id is None:
             raise ClientError("fail", ["not-transactional",
                                        "txn needs a transactional producer (run with --txn)"])
@@ -288,6 +294,7 @@ class _ClientBase(abc.ABC):
             if self._membership is not None:
                 positions = self._to_commit()
                 if positions:
+                    self._txn_sent = positions
                     self._txn_send_offsets(positions)
             self._txn_commit()
         except (_TxnFailed, ClientError) as e:
@@ -297,20 +304,25 @@ class _ClientBase(abc.ABC):
 
     def _abandon(self, e: _TxnFailed | ClientError, asked: bool, out: list[list[Any]],
                  first_read: dict[str, int], consumed: dict[str, int], epoch: int) -> None:
-        """Abort after ``e`` and raise the classified failure (see `classify_txn`)."""
+        """Abort after ``e`` and raise the classified failure (see `classify_txn`). An
+        ``info`` one records what the txn did (its polls did return those records to
+        this member, whose successor may start past them if the txn committed)."""
         error = list(e.error)
         abort_error = self._txn_abort()
         if abort_error is not None:
-            raise ClientError(classify_txn("open"), [*error, "abort failed", *abort_error])
+            raise ClientError(classify_txn("open"), [*error, "abort failed", *abort_error],
+                              value=out)
         if isinstance(e, ClientError) and e.outcome == "info":
-            raise ClientError("info", error)  # the consumer is suspect: replace it
+            raise ClientError("info", error, value=out)  # the consumer is suspect
         if self._epoch != epoch:  # a rebalance reset the positions mid-transaction
-            raise ClientError("info", [*error, "rebalanced during the transaction"])
+            raise ClientError("info", [*error, "rebalanced during the transaction"],
+                              value=out)
         try:
             for k, off in first_read.items():
                 self._seek(k, off)
         except Exception as se:
-            raise ClientError("info", [*error, "rewind failed", *_err(se)]) from se
+            raise ClientError("info", [*error, "rewind failed", *_err(se)],
+                              value=out) from se
         self._consumed = consumed
         raise ClientError(classify_txn("aborted"), error, value=out if asked else None)
 
@@ -347,6 +359,12 @@ class _ClientBase(abc.ABC):
     def membership(self) -> dict[str, Any] | None:
         m = self._membership
         return dict(m) if m is not None else None
+
+    def txn_offsets(self) -> dict[str, int] | None:
+        """The positions the last `txn` added to its transaction for the group
+        (``send_offsets_to_transaction``), None if it added none: the group's committed
+        offsets if that txn committed."""
+        return dict(self._txn_sent) if self._txn_sent is not None else None
 
 
 

@@ -13,8 +13,9 @@ the real call, so a recorded op's interval contains the real one (what checkers 
 
 Protocol (pickled over a `multiprocessing` pipe), one request at a time:
 ``("open", process)`` (a fresh client for a new process id), ``("call", method,
-args)`` -> ``("ok", result, membership)`` | ``("err", outcome, error, value,
-membership)`` | ``("crash", type, message)``, ``("close",)``, ``("exit",)``.
+args)`` -> ``("ok", result, membership, txn_offsets)`` | ``("err", outcome, error,
+value, membership, txn_offsets)`` | ``("crash", type, message)``, ``("close",)``,
+``("exit",)``; ``txn_offsets`` is the client's after a ``txn`` call, else None.
 The child ignores SIGINT (Ctrl-C reaches the whole process group; the parent decides
 when clients stop) and dies with its parent (``PR_SET_PDEATHSIG``), so no client
 process outlives a run. A child that dies is reported as an indefinite client crash
@@ -93,11 +94,16 @@ def _serve(conn: Connection, client_name: str, opts: ClientOptions,
 def _call(client: Client, method: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
     try:
         result = getattr(client, method)(*args)
-        return ("ok", result, client.membership())
+        return ("ok", result, client.membership(), _txn_offsets(client, method))
     except ClientError as e:
-        return ("err", e.outcome, e.error, e.value, client.membership())
+        return ("err", e.outcome, e.error, e.value, client.membership(),
+                _txn_offsets(client, method))
     except Exception as e:  # a client bug: the parent records it as unknown
         return ("crash", type(e).__name__, str(e)[:200])
+
+
+def _txn_offsets(client: Client, method: str) -> dict[str, int] | None:
+    return client.txn_offsets() if method == "txn" else None
 
 
 class HostCrashed(Exception):
@@ -154,6 +160,7 @@ class HostedClient:
     def __init__(self, host: ClientHost, process: int) -> None:
         self._host = host
         self._membership: dict[str, Any] | None = None
+        self._txn_offsets: dict[str, int] | None = None
         self._call_host("open", process)
 
     def _call_host(self, *msg: Any) -> Any:
@@ -163,9 +170,11 @@ class HostedClient:
             raise ClientError("info", ["client-crash", "HostCrashed", str(e)]) from e
         if reply[0] == "ok":
             self._membership = reply[2]
+            if len(reply) > 3:  # a call (open, close and ping answer without)
+                self._txn_offsets = reply[3]
             return reply[1]
         if reply[0] == "err":
-            _, outcome, error, value, self._membership = reply
+            _, outcome, error, value, self._membership, self._txn_offsets = reply
             raise ClientError(outcome, error, value)
         raise ClientError("info", ["client-crash", reply[1], reply[2]])
 
@@ -202,6 +211,9 @@ class HostedClient:
     def membership(self) -> dict[str, Any] | None:
         m = self._membership
         return dict(m) if m is not None else None
+
+    def txn_offsets(self) -> dict[str, int] | None:
+        return self._txn_offsets
 
     def close(self) -> None:
         with contextlib.suppress(ClientError):

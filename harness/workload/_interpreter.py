@@ -6,7 +6,10 @@ A ``txn`` the generator wants aborted is recorded with ``extra["abort"]`` on its
 invocation. Completions of ``poll``, ``txn``, ``commit`` and ``committed`` by a subscribed
 consumer carry its group
 membership in ``extra["membership"]`` (see `Client.membership`): the groups checker
-reads ownership per generation from it. A completion of type ``info`` means the client
+reads ownership per generation from it. An ``ok`` or ``info`` ``txn`` that added the
+member's positions to its transaction carries them in ``extra["offsets"]``
+(``{key: offset}``, `Client.txn_offsets`): the group's committed offsets if it
+committed, as an ``ok`` ``commit``'s value is. A completion of type ``info`` means the client
 may be broken: the worker closes it and
 takes a new process id (old id + concurrency), as Jepsen does, so every process's ops
 stay sequential in the history.
@@ -113,13 +116,22 @@ def apply(client: Client, f: str, value: Any, abort: bool = False) -> Any:
     raise ValueError(f"the kafka workload has no op {f!r}")
 
 
-def _membership(client: Client | None, f: str) -> dict[str, Any] | None:
-    """``{"membership": ...}`` for a poll or commit of a subscribed consumer."""
+def _membership(client: Client | None, f: str, outcome: str = "ok") -> dict[str, Any] | None:
+    """The extras of a completion: ``{"membership": ...}`` for a poll, txn, commit or
+    committed of a subscribed consumer, and for an ``ok`` or ``info`` txn that added
+    positions to its transaction ``{"offsets": {key: offset}}`` (committed for the
+    group if the txn was; a ``fail`` txn's were not, so they are not recorded)."""
     if client is None or f not in ("poll", "txn", "commit", "committed"):
         return None
     get = getattr(client, "membership", None)
     m = get() if get is not None else None
-    return {"membership": m} if m is not None else None
+    out = {"membership": m} if m is not None else {}
+    if f == "txn" and outcome != "fail":
+        sent = getattr(client, "txn_offsets", None)
+        offsets = sent() if sent is not None else None
+        if offsets:
+            out["offsets"] = offsets
+    return out or None
 
 
 @dataclass
@@ -167,7 +179,7 @@ class Interpreter:
             except ClientError as e:
                 rec.record(inv.process, e.outcome, inv.f,
                            inv.value if e.value is None else e.value, error=e.error,
-                           extra=_membership(slot.client, inv.f))
+                           extra=_membership(slot.client, inv.f, e.outcome))
                 crashed = e.outcome == "info"
             except Exception as e:  # a client bug: outcome unknown, never "ok"
                 log.exception("client raised unexpectedly")

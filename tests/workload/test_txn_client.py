@@ -91,6 +91,37 @@ def test_a_subscribed_member_adds_its_positions_to_the_txn() -> None:
     c.txn(MOPS)
     assert ("offsets", {"0": 42}) in c.log
     assert c.log.index("send-offsets") < c.log.index("commit")
+    assert c.txn_offsets() == {"0": 42}  # what the interpreter records
+    c._membership = {**c._membership, "keys": []}  # nothing owned: nothing added
+    c.txn(MOPS)
+    assert c.txn_offsets() is None
+
+
+def test_an_indefinite_txn_records_what_it_did_and_the_offsets_it_added() -> None:
+    """The commit may have landed: the history needs the reads (the member's
+    successor may start past them) and the offsets (maybe the group's now)."""
+    c = FakeTxnClient(fail_at="commit", abort_fails=True, polls=[READ])
+    c._membership = {"generation": 1, "member": "m", "keys": ["0"], "epoch": 1}
+    with pytest.raises(ClientError) as e:
+        c.txn(MOPS)
+    assert e.value.outcome == "info"
+    assert e.value.value == [["send", "0", [100, 5]], ["poll", READ], ["send", "1", [101, 6]]]
+    assert c.txn_offsets() == {"0": 42}
+
+
+def test_the_interpreter_records_the_offsets_of_ok_and_info_txns_only() -> None:
+    from harness.workload._interpreter import _membership
+
+    c = FakeTxnClient(polls=[READ])
+    c._membership = {"generation": 1, "member": "m", "keys": ["0"], "epoch": 1}
+    c.txn(MOPS)
+    assert _membership(c, "txn") == {"membership": c.membership(), "offsets": {"0": 42}}
+    assert _membership(c, "txn", "info") == {"membership": c.membership(),
+                                             "offsets": {"0": 42}}
+    assert _membership(c, "txn", "fail") == {"membership": c.membership()}
+    assert _membership(c, "poll") == {"membership": c.membership()}
+    c._membership = None
+    assert _membership(c, "txn", "fail") is None
 
 
 def test_an_asked_abort_fails_with_what_it_did_and_rewinds() -> None:

@@ -89,6 +89,7 @@ def test_a_member_commits_its_positions_with_the_txn(bootstrap: str, client_name
             read.extend(out[0][1].get("0", []))
         assert [v for _, v in read] == [1, 2]
         assert member.committed(["0"]) == {"0": last + 1}
+        assert member.txn_offsets() == {"0": last + 1}  # what the history records
     finally:
         writer.close()
         member.close()

@@ -18,7 +18,7 @@ from harness.checkers.groups import ANOMALY_TYPES, check
 from harness.checkers.log import LogCheckOptions
 from harness.checkers.log import check as log_check
 from harness.errors import HistoryError
-from harness.history import History, load, op_from_dict
+from harness.history import History, load, op_from_dict, write_edn
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "groups"
 A1 = {"generation": 1, "member": "a", "keys": ["1"], "epoch": 1}
@@ -44,6 +44,19 @@ def test_txn_ok_history_reports_nothing(anomaly: str) -> None:
     r = check(h)
     assert r.anomalies == {} and r.valid is True, r.to_json()
     assert log_check(h, LogCheckOptions(sub_via="subscribe")).valid is True
+
+
+@pytest.mark.parametrize("verdict", ["ok", "bad"])
+def test_txn_histories_judge_the_same_through_jepsens_edn(tmp_path: Path,
+                                                          verdict: str) -> None:
+    """The txn extras (offsets, membership) survive the EDN export and import."""
+    for anomaly in ANOMALY_TYPES:
+        h = load(DATA / f"txn-{anomaly}-{verdict}.jsonl")
+        write_edn(tmp_path / "history.edn", h.ops)
+        again = load(tmp_path / "history.edn")
+        assert [op.extra for op in again.ops] == [op.extra for op in h.ops]
+        a, b = check(h), check(again)
+        assert (a.counts, a.stats) == (b.counts, b.stats), anomaly
 
 
 def test_txn_commits_are_counted() -> None:
