@@ -9,7 +9,10 @@ and report. This module owns ordering and cleanup, nothing else:
    ``results.json``, the HTML report and JUnit XML.
 
 Ctrl-C at any point after 1 stops the workload, heals, stops the cluster and still
-checks and writes what was recorded. A second Ctrl-C skips the final reads.
+checks and writes what was recorded. A second Ctrl-C skips the final reads. A target
+that refuses the transactional producer a ``--txn`` run needs (checked in 2, before
+any workload) stops the run with a `UsageError`, and its directory is removed: no run
+happened.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import platform
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -171,12 +175,17 @@ def fence_transactions(factory: Callable[[int], Client], slots: range) -> list[A
     return errors
 
 
+class _TxnRefused(UsageError):
+    """The target refused a transactional producer before the workload started: the
+    run never happened, so `execute` removes its directory."""
+
+
 def _refuse_txn(opts: RunOptions, errors: list[Any]) -> UsageError:
     hint = ""
     if opts.target == "reference" and opts.nodes > 1:
         hint = " (the reference broker coordinates transactions on one node only: " \
                "use --nodes 1)"
-    return UsageError(f"--txn: the {opts.target} target ({opts.nodes} node(s)) refused a "
+    return _TxnRefused(f"--txn: the {opts.target} target ({opts.nodes} node(s)) refused a "
                       f"transactional producer: {'; '.join(map(str, errors[0][1]))}{hint}; "
                       "run without --txn")
 
@@ -376,6 +385,10 @@ def execute(opts: RunOptions, console: Console | None = None) -> RunOutcome:
                     interrupted = True
     except KeyboardInterrupt:
         interrupted = True
+    except _TxnRefused:  # nothing ran: leave no run behind (the cluster has stopped)
+        rec.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         rec.close()
     history = rec.history()
