@@ -40,8 +40,10 @@ The protocol (Ongaro's thesis; etcd-raft's progress tracking):
   falls back to probing. While a probe is unanswered the follower gets only empty
   heartbeats (etcd-raft's paused probe), whose answer sends the next probe, so a
   dead or paused follower does not pile up copies of the same entries. Proposals
-  made between two `ready()` calls travel together (batching); an idle follower
-  hears a new commit index at once.
+  made between two `ready()` calls travel together (batching). A follower learns a
+  new commit index from the next AppendEntries, at the latest the next heartbeat:
+  no extra round trip per commit (it would double the messages of every write,
+  for a follower that needs the commit index only for retention and failover).
 - A follower that receives entries conflicting with its own drops its log from the
   first conflict on (never at or below its commit index: that raises
   `RaftInvariantError`) and appends the leader's.
@@ -237,7 +239,6 @@ class _Progress:
     inflight: deque[int] = field(default_factory=deque)  # last index of each send
     active: bool = False  # heard from since the last check-quorum
     progress_ms: int = 0  # when match last advanced or the window last opened
-    commit_sent: int = 0  # the highest leader_commit sent to it
     caught_up_ms: int = 0  # when its log last held the leader's whole log (see Status)
     end_seen: int = 0  # the leader's last index at its previous successful answer
     end_seen_ms: int = 0  # and when that answer came
@@ -573,7 +574,6 @@ class RaftNode:
                 self._send(TimeoutNow(term=self.term, src=self.id, dst=msg.src))
                 return
             self._send_append(msg.src, now_ms)
-            self._notify_commit(msg.src, pr)
             return
         # Stale: the answer to an earlier request, since overtaken. (Replicating, a
         # rejection at prev_index == match is not stale: it says the entries after
@@ -755,20 +755,11 @@ class RaftNode:
                          reverse=True)
         index = matches[self.config.quorum - 1]
         if index > self.commit_index and self.log.term_at(index) == self.term:
-            self.commit_index = index
-            for peer, pr in self._progress.items():  # tell followers now, not at heartbeat
-                self._notify_commit(peer, pr)
-
-    def _notify_commit(self, peer: int, pr: _Progress) -> None:
-        """An empty AppendEntries to an idle follower that has not heard the commit
-        index its log allows it to learn."""
-        if pr.replicating and not pr.inflight and \
-                pr.commit_sent < min(self.commit_index, pr.match):
-            self._send_empty_append(peer, pr, self._now_ms)
+            self.commit_index = index  # followers hear it with the next AppendEntries
 
     def _send_empty_append(self, peer: int, pr: _Progress, now_ms: int) -> None:
-        """A heartbeat or commit notice at the follower's match, or (if the match is
-        compacted away) the snapshot."""
+        """A heartbeat at the follower's match, or (if the match is compacted away)
+        the snapshot."""
         prev_term = self.log.term_at(pr.match)
         if prev_term is None:
             pr.replicating = False
@@ -784,9 +775,6 @@ class RaftNode:
     # -- helpers -------------------------------------------------------------------
 
     def _send(self, msg: Message) -> None:
-        if type(msg) is AppendEntries:
-            pr = self._progress[msg.dst]
-            pr.commit_sent = max(pr.commit_sent, msg.leader_commit)
         self._out.append(msg)
 
     def _append_response(self, dst: int, success: bool, prev_index: int, index: int,

@@ -115,6 +115,10 @@ def test_proposals_batch_and_pipeline_up_to_the_limits() -> None:
         assert all(len(m.entries) == 4 for m in msgs)  # the batch size
         assert [m.prev_index for m in msgs] == [first - 1, first + 3, first + 7]
     c.deliver()
+    assert len(c.applied[lead]) == node.log.last_index
+    # Followers learn the last commit index from the next AppendEntries: a heartbeat.
+    assert all(len(c.applied[i]) < node.log.last_index for i in c.ids if i != lead)
+    c.advance(node.config.heartbeat_interval_ms)
     assert all(len(c.applied[i]) == node.log.last_index for i in c.ids)
 
 

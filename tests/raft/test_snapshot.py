@@ -164,6 +164,7 @@ def test_restart_after_compaction_starts_from_the_point() -> None:
     c = Cluster(3)
     lead = c.elect()
     commit_values(c, lead, 4)
+    c.advance(c.nodes[lead].config.heartbeat_interval_ms)  # followers hear the last commit
     for i in c.ids:
         compact_to_commit(c, i)
     point = c.storage[lead].snapshot()
