@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -49,7 +48,8 @@ log = logging.getLogger(__name__)
 MAGIC = b"RAFT"
 HELLO, RAFT, FORWARD, LEADER = 0, 1, 2, 3
 MAX_FRAME = 64 << 20
-MAX_QUEUED = 4096  # frames held for a slow peer; the oldest are dropped beyond
+MAX_BUFFERED = 16 << 20  # bytes held for a peer that does not read; more are dropped
+STALL_S = 5.0  # a peer that reads nothing for this long is reconnected
 RECONNECT_S = 0.2
 
 KINDS: tuple[type, ...] = (PreVote, PreVoteResponse, RequestVote, RequestVoteResponse,
@@ -124,17 +124,28 @@ class FrameReader:
 
 
 class PeerLink:
-    """The outgoing connection to one peer: (re)connects, says hello, sends frames."""
+    """The outgoing connection to one peer: (re)connects, says hello, sends frames.
+
+    Frames go straight to the transport: those sent during one event-loop iteration
+    are joined and written once at its end (one syscall per peer per iteration, no
+    writer task to wake per batch). A peer that stops reading (paused, hung) fills
+    the transport's buffer: beyond `MAX_BUFFERED` bytes new frames are dropped, and a
+    link whose writing stays paused for `STALL_S` is cut and reconnected, so stale
+    messages do not pile up (Raft resends what matters)."""
 
     def __init__(self, peer_id: int, host: str, port: int, hello: bytes) -> None:
         self.peer_id = peer_id
         self.host, self.port = host, port
         self._hello = hello
-        self._queue: deque[bytes] = deque()
-        self._wake = asyncio.Event()
-        self.connected = False
+        self._conn: _Outgoing | None = None  # the open connection
+        self._pending: list[bytes] = []  # frames of this loop iteration
+        self._flush_due = False
         self._stopped = False
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"peer-{self.peer_id}")
@@ -144,7 +155,8 @@ class PeerLink:
         can swallow a cancellation that races with its inner future (a clean shutdown
         once hung here in CI), so the loop also checks ``_stopped`` at every step."""
         self._stopped = True
-        self._wake.set()
+        if self._conn is not None:
+            self._conn.transport.abort()
         if self._task is not None:
             self._task.cancel()
             done, _ = await asyncio.wait({self._task}, timeout=2.0)
@@ -152,50 +164,99 @@ class PeerLink:
                 log.warning("link to peer %d did not stop within 2 s", self.peer_id)
 
     def send(self, data: bytes) -> None:
-        if not self.connected:
+        conn = self._conn
+        if conn is None:
             return  # Raft retries; stale messages would only be a burst later
-        if len(self._queue) >= MAX_QUEUED:
-            self._queue.popleft()
-        self._queue.append(data)
-        self._wake.set()
+        if conn.paused and conn.transport.get_write_buffer_size() > MAX_BUFFERED:
+            return  # the peer does not read: drop, as if lost
+        self._pending.append(data)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        pending, self._pending = self._pending, []
+        if self._conn is not None and pending:
+            self._conn.transport.write(pending[0] if len(pending) == 1
+                                       else b"".join(pending))
+
+    def _lost(self, conn: _Outgoing, exc: Exception | None) -> None:
+        if self._conn is conn:
+            if not self._stopped:
+                log.info("lost peer %d: %s", self.peer_id, exc or "closed")
+            self._conn = None
+            self._pending = []
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while not self._stopped:
-            writer = None
-            eof: asyncio.Future[bytes] | None = None
+            conn = None
             try:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port), timeout=2.0)
-                writer.write(MAGIC + self._hello)
-                # The peer never answers on this connection: a read returns only when
-                # it is gone (e.g. a proxy that could not reach it closes at once).
-                eof = asyncio.ensure_future(reader.read(1))
-                self.connected = True
+                _, conn = await asyncio.wait_for(
+                    loop.create_connection(lambda: _Outgoing(self), self.host, self.port),
+                    timeout=2.0)
+                if self._stopped:
+                    break
+                conn.transport.write(MAGIC + self._hello)
+                self._conn = conn
                 log.info("connected to peer %d at %s:%d", self.peer_id, self.host, self.port)
-                while not self._stopped:
-                    if eof.done():
-                        raise ConnectionError("closed by the peer")
-                    if not self._queue:
-                        self._wake.clear()
-                        wake = asyncio.ensure_future(self._wake.wait())
-                        await asyncio.wait({wake, eof}, return_when=asyncio.FIRST_COMPLETED)
-                        wake.cancel()
-                        continue
-                    batch = b"".join(self._queue)
-                    self._queue.clear()
-                    writer.write(batch)
-                    await asyncio.wait_for(writer.drain(), timeout=5.0)
+                await conn.closed
             except asyncio.CancelledError:
                 raise
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                if self.connected:
-                    log.info("lost peer %d: %s", self.peer_id, exc)
+            except (OSError, TimeoutError, ConnectionError):
+                pass
             finally:
-                self.connected = False
-                self._queue.clear()
-                if eof is not None:
-                    eof.cancel()
-                if writer is not None:
-                    writer.close()
+                if conn is not None:
+                    self._lost(conn, None)
+                    conn.transport.abort()
             if not self._stopped:
                 await asyncio.sleep(RECONNECT_S)
+
+
+class _Outgoing(asyncio.Protocol):
+    """One connection of a `PeerLink` (a reconnect makes a new one, so callbacks of a
+    dropped connection cannot touch its successor)."""
+
+    transport: asyncio.Transport
+
+    def __init__(self, link: PeerLink) -> None:
+        self.link = link
+        self.paused = False
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stall: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        pass  # the peer never answers on this connection
+
+    def eof_received(self) -> bool:
+        # The peer never answers: EOF means it is gone (e.g. a proxy that could not
+        # reach it closes at once). False: close our side too.
+        return False
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        if self._stall is None:
+            self._stall = asyncio.get_running_loop().call_later(STALL_S, self._stalled)
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _stalled(self) -> None:
+        self._stall = None
+        if self.paused:
+            log.info("peer %d has not read for %.0f s; reconnecting", self.link.peer_id,
+                     STALL_S)
+            self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.resume_writing()
+        self.link._lost(self, exc)
+        if not self.closed.done():
+            self.closed.set_result(None)

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
 from kafka.protocol.producer import (
     AddPartitionsToTxnRequest,
@@ -232,9 +231,6 @@ def test_read_committed_from_anywhere_across_rolls_and_a_restart(
             b.restart()
 
 
-@pytest.mark.xfail(strict=True, reason="OffsetFetch (protocol/handlers/groups.py, outside "
-                   "the transaction code) ignores require_stable; the hook is "
-                   "TxnService.unstable_offsets")
 def test_offset_fetch_require_stable_waits_for_a_transaction_with_staged_offsets(
         broker: BrokerProcess) -> None:
     # KIP-447: a read_committed consumer (kafka-python and librdkafka send
