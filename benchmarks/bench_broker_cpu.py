@@ -19,7 +19,9 @@ Two brokers, started here and stopped at the end (temp data dirs removed):
 
 For each: idle CPU of every node over ``--idle-s`` seconds once the topics exist
 (ticks of the Raft groups: controller, ``__consumer_offsets`` and the topics), then
-CPU per send, user and system, per node and summed. Prints the cluster/single ratio
+CPU per send, user and system, per node and summed, also net of idle (minus what the
+idle rate costs over the wall time of a send, which other load on the machine
+stretches). Prints the cluster/single ratio
 of CPU per send (how many single-node produces one replicated produce costs).
 """
 
@@ -117,8 +119,12 @@ def measure(name: str, bootstrap: str, pids: list[int], topics: list[str], rf: i
     us = [(c.user_s / sends * 1e6, c.sys_s / sends * 1e6) for c in per]
     total = sum(u + s for u, s in us)
     nodes = " ".join(f"{u:.0f}+{s:.0f}" for u, s in us)
+    # What the idle nodes would have burnt meanwhile: the part of the cost that grows
+    # with wall time (a loaded machine), not with the sends.
+    idle_us = sum(shares) / 100 * wall / sends * 1e6
     print(f"{name:8s} send: {total:6.0f} us CPU per acks=all send (user+sys per node: "
-          f"{nodes}); wall {wall / sends * 1e6:.0f} us per send", flush=True)
+          f"{nodes}); {total - idle_us:.0f} us net of idle; wall {wall / sends * 1e6:.0f} "
+          f"us per send", flush=True)
     return total / 1e6
 
 

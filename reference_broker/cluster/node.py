@@ -194,7 +194,7 @@ class RaftGroup:
 
     def propose(self, data: bytes) -> int | None:
         """Append ``data`` if leading; returns its index once written (or None)."""
-        index = self.node.propose(data)
+        index = self.node.propose(data, monotonic_ms())
         if not isinstance(index, int):
             return None
         self.handle(self.node.ready())
@@ -226,8 +226,11 @@ class RaftGroup:
         self.handle(self.node.ready())
         return before - len(self.storage.plog.segment_infos())
 
-    def tick(self) -> None:
-        self.handle(self.node.tick(monotonic_ms()))
+    def tick(self, now_ms: int) -> None:
+        """Let time pass, if anything is due (`RaftNode.next_tick_ms`): most ticks of
+        most groups have nothing to do, and a Ready costs."""
+        if now_ms >= self.node.next_tick_ms():
+            self.handle(self.node.tick(now_ms))
 
     def status(self) -> Any:
         return self.node.status()
@@ -432,9 +435,10 @@ class Cluster:
         ticks = 0
         while True:
             await asyncio.sleep(TICK_S)
+            now = monotonic_ms()
             for g in list(self.groups.values()):
                 try:
-                    g.tick()
+                    g.tick(now)
                 except Exception:  # a broken group must not stop the others
                     log.exception("%s: tick failed", g.name)
             ticks += 1

@@ -306,19 +306,35 @@ class RaftNode:
                     self._become_follower(self.term, None, now_ms)
                     return self.ready()
             if now_ms >= self._heartbeat_due_ms:
-                self._heartbeat_due_ms = now_ms + self.config.heartbeat_interval_ms
+                self._heartbeat_due_ms = self._next_heartbeat_ms(now_ms)
                 for peer in self._peers:
                     self._heartbeat(peer, now_ms)
         elif now_ms >= self._election_deadline_ms:
             self._campaign(now_ms, pre=self.config.pre_vote, transfer=False)
         return self.ready()
 
-    def propose(self, data: bytes) -> int | NotLeader:
+    def next_tick_ms(self) -> int:
+        """The earliest time at which `tick` has something to do (an election,
+        heartbeat, check-quorum or transfer timeout is due): a driver may skip ticks
+        before it, so an idle group costs nothing. Every input may move it."""
+        if self.role is not Role.LEADER:
+            return self._election_deadline_ms
+        due = self._heartbeat_due_ms
+        if self.config.check_quorum:
+            due = min(due, self._quorum_check_ms)
+        if self._transfer_to is not None:
+            due = min(due, self._transfer_deadline_ms)
+        return due
+
+    def propose(self, data: bytes, now_ms: int | None = None) -> int | NotLeader:
         """Append ``data`` as a new entry if this node leads; returns its index.
 
         The entry is committed when a later Ready lists it in ``committed``; it may
         also be lost (the leader is deposed first). Proposals batch: every entry
-        proposed before the next `ready()` travels in the same AppendEntries."""
+        proposed before the next `ready()` travels in the same AppendEntries.
+        ``now_ms``, if given, is the time (else the latest an input brought)."""
+        if now_ms is not None:
+            self._now_ms = now_ms
         if self.role is not Role.LEADER:
             return NotLeader(self.leader_id)
         if self._transfer_to is not None:
@@ -671,7 +687,7 @@ class RaftNode:
         self._progress = {p: _Progress(next=nxt, progress_ms=now_ms, caught_up_ms=now_ms)
                           for p in self._peers}
         self.log.append((Entry(index=nxt, term=self.term, data=b""),))
-        self._heartbeat_due_ms = now_ms + self.config.heartbeat_interval_ms
+        self._heartbeat_due_ms = self._next_heartbeat_ms(now_ms)
         self._quorum_check_ms = now_ms + self.config.election_timeout_ms_min
         if self._peers:
             for peer in self._peers:
@@ -797,6 +813,12 @@ class RaftNode:
             return True
         heard = self._heard_leader_ms
         return heard is not None and now_ms - heard < self.config.election_timeout_ms_min
+
+    def _next_heartbeat_ms(self, now_ms: int) -> int:
+        """The next multiple of the heartbeat interval: every group a driver runs
+        heartbeats at the same ticks, so their messages to a peer travel together."""
+        interval = self.config.heartbeat_interval_ms
+        return now_ms - now_ms % interval + interval
 
     def _reset_election_timer(self, now_ms: int) -> None:
         cfg = self.config
