@@ -39,6 +39,9 @@ Rules (Kafka's, for one node):
   (`expire`), with the epoch bumped, so the producer is fenced and must re-initialise.
 - A transactional produce is accepted (`check_produce`) only from the current epoch,
   for a partition added to the ongoing transaction.
+- Offsets staged by TxnOffsetCommit are pending (`unstable_offsets`) from ONGOING until
+  the transaction completes, however it ends: OffsetFetch with require_stable (KIP-447,
+  protocol/handlers/groups.py) answers UNSTABLE_OFFSET_COMMIT for them.
 
 It must not: let a produce or an offset commit of a fenced epoch through, forget the
 partitions of a transaction before its markers are written, commit staged offsets
@@ -55,8 +58,6 @@ Deliberate simplifications (where Kafka differs):
   the same; clients do not send it for a transaction without partitions or offsets).
 - Transactional ids never expire (no transactional.id.expiration.ms); the state only
   grows.
-- Pending offsets (`unstable_offsets`) are answered here, but OffsetFetch with
-  require_stable (KIP-447) does not consult them yet (protocol/handlers/groups.py).
 """
 
 from __future__ import annotations

@@ -297,3 +297,22 @@ def test_every_state_change_is_in_the_transition_table(state: TxnState,
     assert meta is not None
     assert meta.state == state or _NEXT.get((state, event)) == meta.state, (
         f"{request_} moved {state} to {meta.state}, not by the table")
+
+
+def test_unstable_offsets_of_several_transactions_a_fence_a_timeout_and_a_restart() -> None:
+    # Every unfinished transaction holding offsets of the group counts (the union),
+    # whichever way it ends, and the answer survives a restart (PREPARE_* reloaded).
+    c, pids, pid_x = started()
+    pid_y = c.init_producer_id("y", 10000, 0, pids).producer_id
+    for tid, pid, part in (("x", pid_x, 0), ("y", pid_y, 1)):
+        c.add_offsets(tid, pid, 0, "g", 1)
+        c.stage_offsets(tid, pid, 0, "g", [StagedOffset("t", part, 5)], 1)
+    assert c.unstable_offsets("g") == {("t", 0), ("t", 1)}
+    assert c.init_producer_id("x", 10000, 2, pids).abort is not None  # x fenced
+    assert [p.commit for p in c.expire(1 + 10001, pids)] == [False]  # y timed out
+    back = TxnCoordinator.from_json(c.to_json(), 60000)
+    assert back.unstable_offsets("g") == {("t", 0), ("t", 1)}  # aborts not written yet
+    back.complete("x", 10003)
+    assert back.unstable_offsets("g") == {("t", 1)}
+    back.complete("y", 10004)
+    assert back.unstable_offsets("g") == set()

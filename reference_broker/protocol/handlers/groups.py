@@ -15,6 +15,10 @@ back into that version's response. Version differences handled here:
 - OffsetCommit v0 has no generation/member (a simple commit); partitions of unknown
   topics get UNKNOWN_TOPIC_OR_PARTITION, as in Kafka. v10 (topic ids) is not served.
 - OffsetFetch v0-7 ask for one group (`topics` null = all, v2+); v8+ for several groups.
+  With require_stable (v7+, KIP-447; kafka-python and librdkafka set it when reading
+  committed) a partition whose offset a transaction of the group has staged and not
+  finished answers UNSTABLE_OFFSET_COMMIT (88, retriable; per partition, offset -1, as
+  Kafka's coordinator does) instead of the offset that transaction is about to replace.
 - ListGroups v4+ filter by state, v5+ by type ("classic" is the only type here).
 - DescribeGroups v6+ answers GROUP_ID_NOT_FOUND for unknown groups (KIP-1043).
 - DeleteGroups v0-2: empty groups only (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND otherwise).
@@ -65,10 +69,16 @@ from reference_broker.protocol.handlers import (
     on_shutdown,
     on_startup,
 )
+from reference_broker.txn.service import TxnService
 
 log = logging.getLogger(__name__)
 
 GROUP_TYPE = "classic"
+#: Kafka's UNSTABLE_OFFSET_COMMIT (retriable): OffsetFetch with require_stable.
+UNSTABLE_OFFSET_COMMIT = 88
+#: where `reference_broker.protocol.handlers.txn` keeps the node's `TxnService`
+#: (not imported: that module registers its hooks after this one's).
+_TXN_EXTRAS_KEY = "txn"
 # kafka-python models AuthorizedOperations as a set of operations; None encodes
 # Kafka's "not requested" value (INT32_MIN).
 _AUTHORIZED_OPS_UNSET = None
@@ -331,15 +341,32 @@ def _fetch_request(group_id: str, topics: Any) -> OffsetFetch:
         for t in topics for p in t.partition_indexes or []))
 
 
-async def _fetch(ctx: BrokerContext, req: OffsetFetch) -> OffsetFetchResult:
+def _unstable_offsets(ctx: BrokerContext, group_id: str) -> set[tuple[str, int]]:
+    """The partitions whose offsets for ``group_id`` an unfinished transaction has
+    staged (`TxnService.unstable_offsets`); none in a cluster (no transactions)."""
+    txn = ctx.extras.get(_TXN_EXTRAS_KEY)
+    if _cluster.of(ctx) is not None or not isinstance(txn, TxnService):
+        return set()
+    return txn.unstable_offsets(group_id)
+
+
+async def _fetch(ctx: BrokerContext, req: OffsetFetch, require_stable: bool
+                 ) -> tuple[OffsetFetchResult, set[tuple[str, int]]]:
+    """The group's offsets and, with ``require_stable``, the unstable partitions.
+
+    The transactions are asked before the group is read: a transaction leaves the
+    unstable set only after its offsets are durably committed to the group, and the
+    read sees all durable commits, so no answer is an offset it was about to replace."""
     svc = _service(ctx)
     if svc is None:
         return OffsetFetchResult(group_id=req.group_id,
-                                 error=ErrorCode.COORDINATOR_NOT_AVAILABLE)
-    return await svc.fetch_offsets(req)
+                                 error=ErrorCode.COORDINATOR_NOT_AVAILABLE), set()
+    unstable = _unstable_offsets(ctx, req.group_id) if require_stable else set()
+    return await svc.fetch_offsets(req), unstable
 
 
-def _grouped(req: OffsetFetch, result: OffsetFetchResult) -> dict[str, list[Any]]:
+def _grouped(req: OffsetFetch, result: OffsetFetchResult,
+             unstable: set[tuple[str, int]]) -> dict[str, list[Any]]:
     """topic -> [(partition, offset, leader_epoch, metadata, error)] in request order."""
     out: dict[str, list[Any]] = {}
     if result.error != ErrorCode.NONE:
@@ -347,8 +374,11 @@ def _grouped(req: OffsetFetch, result: OffsetFetchResult) -> dict[str, list[Any]
             out.setdefault(tp.topic, []).append((tp.partition, -1, -1, "", result.error))
         return out
     for o in result.offsets:
-        out.setdefault(o.topic, []).append(
-            (o.partition, o.offset, o.leader_epoch, o.metadata, o.error))
+        row: tuple[int, int, int, str | None, int] = (
+            (o.partition, -1, -1, "", UNSTABLE_OFFSET_COMMIT)
+            if (o.topic, o.partition) in unstable
+            else (o.partition, o.offset, o.leader_epoch, o.metadata, o.error))
+        out.setdefault(o.topic, []).append(row)
     return out
 
 
@@ -363,13 +393,13 @@ async def offset_fetch(ctx: BrokerContext, header: RequestHeader, request: Any) 
         groups = []
         for g in request.groups or []:
             req = _fetch_request(g.group_id, g.topics)
-            result = await _fetch(ctx, req)
+            result, unstable = await _fetch(ctx, req, bool(request.require_stable))
             topics = [
                 T8(name=name, partitions=[
                     P8(partition_index=p, committed_offset=off, committed_leader_epoch=ep,
                        metadata=md, error_code=int(err))
                     for p, off, ep, md, err in parts])
-                for name, parts in _grouped(req, result).items()]
+                for name, parts in _grouped(req, result, unstable).items()]
             groups.append(G(group_id=g.group_id, topics=topics,
                             error_code=int(result.error)))
         return cls(version=v, throttle_time_ms=0, groups=groups)
@@ -377,13 +407,13 @@ async def offset_fetch(ctx: BrokerContext, header: RequestHeader, request: Any) 
     P = T.OffsetFetchResponsePartition
     topics_req = request.topics if v >= 2 else (request.topics or [])
     req = _fetch_request(request.group_id, topics_req)
-    result = await _fetch(ctx, req)
+    result, unstable = await _fetch(ctx, req, v >= 7 and bool(request.require_stable))
     topics = [
         T(name=name, partitions=[
             P(partition_index=p, committed_offset=off, committed_leader_epoch=ep,
               metadata=md, error_code=int(err))
             for p, off, ep, md, err in parts])
-        for name, parts in _grouped(req, result).items()]
+        for name, parts in _grouped(req, result, unstable).items()]
     return cls(version=v, throttle_time_ms=0, topics=topics, error_code=int(result.error))
 
 
