@@ -5,8 +5,8 @@ a consumer that reads committed (kafka-python and librdkafka then send require_s
 must not resume from the offset being replaced, or it processes again what the
 transaction's producer already processed. The broker answers UNSTABLE_OFFSET_COMMIT
 (88, retriable, per partition) until the transaction ends; without the flag it answers
-the committed offset as before. Raw wire calls where the codes matter, a real
-kafka-python consumer for what a joining member sees."""
+the committed offset as before. Raw wire calls where the codes matter, real
+kafka-python and confluent-kafka consumers for what a joining member sees."""
 
 from __future__ import annotations
 
@@ -190,3 +190,62 @@ def test_read_committed_consumer_joining_during_a_transaction_resumes_from_its_o
         if consumer is not None:
             consumer.close()
         producer.close()
+
+
+def test_confluent_consumer_joining_during_a_transaction_resumes_from_its_offsets(
+        broker: BrokerProcess) -> None:
+    # The same hand-over with librdkafka, which also sends require_stable when
+    # isolation.level=read_committed and retries the offset fetch on 88.
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import TopicPartition as CTP
+
+    bs = broker.bootstrap
+    with Wire(broker.address) as w:
+        create_topic(w, TOPIC, partitions=1)
+        assert produce(w, TOPIC, make_batch(10)) == (0, 0)
+        commit(w, GROUP, {0: 2})
+    producer = Producer({"bootstrap.servers": bs, "transactional.id": "owner"})
+    producer.init_transactions(WAIT_S)
+    producer.begin_transaction()
+    producer.send_offsets_to_transaction([CTP(TOPIC, 0, 7)], _group_metadata(bs), WAIT_S)
+    consumer = Consumer({"bootstrap.servers": bs, "group.id": GROUP,
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "isolation.level": "read_committed"})
+    try:
+        consumer.subscribe([TOPIC])
+        deadline = time.monotonic() + WAIT_S
+        early: list[int] = []
+        while not consumer.assignment():
+            assert time.monotonic() < deadline, "the consumer was never assigned"
+            m = consumer.poll(0.1)
+            if m is not None and m.error() is None:
+                early.append(m.offset())
+        for _ in range(10):
+            m = consumer.poll(0.1)
+            if m is not None and m.error() is None:
+                early.append(m.offset())
+        assert early == [], "consumed from the offset the transaction was replacing"
+
+        producer.commit_transaction(WAIT_S)
+        got: list[int] = []
+        while len(got) < 3:
+            assert time.monotonic() < deadline + WAIT_S, f"consumed only {got}"
+            m = consumer.poll(0.1)
+            if m is not None:
+                assert m.error() is None, m.error()
+                got.append(m.offset())
+        assert got == [7, 8, 9]
+    finally:
+        consumer.close()
+
+
+def _group_metadata(bootstrap: str) -> Any:
+    """The group's metadata for send_offsets_to_transaction, from a consumer that never
+    joins (librdkafka takes a consumer's metadata object, not a group id)."""
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP})
+    try:
+        return c.consumer_group_metadata()
+    finally:
+        c.close()
