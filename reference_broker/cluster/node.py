@@ -400,7 +400,7 @@ class Cluster:
     def _add_group(self, name: str, storage: RaftPartitionLog,
                    on_commit: Callable[[RaftGroup, Ready], None] | None = None,
                    voters: Sequence[int] | None = None) -> RaftGroup:
-        config = self.raft_config
+        config = replace(self.raft_config, committed_entries=on_commit is not None)
         if voters is not None:
             config = replace(config, voters=tuple(sorted(voters)))
         g = RaftGroup(self, name, storage, config, on_commit)

@@ -154,6 +154,9 @@ class RaftConfig:
     max_inflight: int = 8  # pipelined AppendEntries per follower
     pre_vote: bool = True
     check_quorum: bool = True
+    #: False: Readies leave ``committed`` empty (a driver that applies nothing need not
+    #: have every committed entry read back from its storage)
+    committed_entries: bool = True
     bugs: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -400,7 +403,9 @@ class RaftNode:
                     self._send_append(peer, self._now_ms)
         committed: tuple[Entry, ...] = ()
         if self.commit_index > self._applied:  # read before take(): may be unwritten
-            committed = tuple(self.log.entries(self._applied + 1, self.commit_index + 1))
+            if self.config.committed_entries:
+                committed = tuple(self.log.entries(self._applied + 1,
+                                                   self.commit_index + 1))
             self._applied = self.commit_index
         snapshot, reset = self.log.take_snapshot()
         truncate_from, entries = self.log.take()
