@@ -2,7 +2,8 @@
 
 `Cluster` runs one `RaftGroup` per partition it replicates (voters: the partition's
 replicas) and one for the controller (``__cluster_metadata``; voters: every node),
-ticks every `TICK_S` those that have something due, carries their
+ticks those that have something due (waking when the first is due, at least every
+heartbeat interval and at most every `TICK_S`), carries their
 messages over `rpc`, and obeys the Raft driver contract: each Ready is written
 before the node is called again, and its messages are sent and its commits applied
 only once it is fsynced (group commit: one fsync per dirty log for every Ready
@@ -83,9 +84,9 @@ from .storage import RaftPartitionLog
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.02
+TICK_S = 0.02  # the shortest sleep of the ticker
 ANNOUNCE_MS = 500  # a leader repeats its (leader, ISR) announcement at least this often
-ISR_CHECK_TICKS = 5  # leaders recompute their ISR every this many ticks
+ISR_CHECK_MS = 100  # leaders recompute their ISR this often
 LEADER_STALE_MS = 4 * ANNOUNCE_MS  # a non-replica forgets a leader silent this long
 CONTROLLER = "__cluster_metadata"
 INLINE_SYNC_S = 0.0003  # fsyncs faster than this (on average) run on the event loop
@@ -441,17 +442,25 @@ class Cluster:
         p.replica = g
 
     async def _tick_loop(self) -> None:
-        ticks = 0
+        """Sleep until the first group has something due (`RaftNode.next_tick_ms`) or
+        the ISR check, but never longer than a heartbeat interval: an input may bring
+        a deadline forward (a node elected leader heartbeats at the next multiple of
+        the interval), so a heartbeat is at most one interval late."""
+        longest_ms = self.raft_config.heartbeat_interval_ms
+        isr_due = 0
         while True:
-            await asyncio.sleep(TICK_S)
+            now = monotonic_ms()
+            due = min((g.node.next_tick_ms() for g in self.groups.values()),
+                      default=now + longest_ms)
+            await asyncio.sleep(max(TICK_S, min(due - now, isr_due - now, longest_ms) / 1000))
             now = monotonic_ms()
             for g in list(self.groups.values()):
                 try:
                     g.tick(now)
                 except Exception:  # a broken group must not stop the others
                     log.exception("%s: tick failed", g.name)
-            ticks += 1
-            if ticks % ISR_CHECK_TICKS == 0:
+            if now >= isr_due:
+                isr_due = now + ISR_CHECK_MS
                 self._announce()
 
     # -- ISR and leader announcements ------------------------------------------------
