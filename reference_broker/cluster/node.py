@@ -89,7 +89,7 @@ ANNOUNCE_MS = 500  # a leader repeats its (leader, ISR) announcement at least th
 ISR_CHECK_MS = 100  # leaders recompute their ISR this often
 LEADER_STALE_MS = 4 * ANNOUNCE_MS  # a non-replica forgets a leader silent this long
 CONTROLLER = "__cluster_metadata"
-INLINE_SYNC_S = 0.0003  # fsyncs faster than this (on average) run on the event loop
+INLINE_SYNC_S = 0.001  # fsyncs faster than this (on average) run on the event loop
 RAFT_BUGS = frozenset({"no-truncate-on-election", "unclean-election", "unsynced-hard-state"})
 
 
