@@ -302,3 +302,159 @@ def test_txn_offset_commit_refuses_metadata_the_group_would_refuse(
                                          topics=[OT(name="in", partition_indexes=[0, 1])]))
         got = {p.partition_index: p.committed_offset for p in resp.topics[0].partitions}
         assert got == {0: -1, 1: 7}
+
+
+def bounded(fn: Callable[[], Any], timeout_s: float) -> str:
+    """Run a client call with a bound: "ok", "error" or "hung". Both clients can wait
+    forever across coordinator restarts (kafka-python 3.0.12 loses a transactional
+    request when the coordinator reconnects; librdkafka's send_offsets_to_transaction
+    ignores its timeout, confluentinc/librdkafka#5456); a hung call is left behind in a
+    daemon thread and its producer abandoned (the next instance fences it)."""
+    import threading
+
+    result: list[str] = []
+
+    def run() -> None:
+        try:
+            fn()
+            result.append("ok")
+        except Exception:
+            result.append("error")
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout_s)
+    return result[0] if result else "hung"
+
+
+def test_transactions_under_kills_and_restarts_are_atomic(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    # Jepsen-style: kafka-python transactions, each writing one value to two partitions
+    # and committing the offset ``i + 1`` of a source partition for group "g", run
+    # while the broker is SIGKILLed or stopped (SIGTERM: the group coordinator closes
+    # before the ends in flight finish) and restarted at random moments. Afterwards a
+    # read_committed reader must find every acknowledged commit on both partitions, no
+    # acknowledged abort anywhere, every transaction of unknown outcome on both or
+    # neither, and the group's offset must be that of the last visible transaction.
+    import random
+    import threading
+    from functools import partial
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    rnd = random.Random(20261206)
+    b = broker_factory({"log.flush.policy": "always"})
+    with Wire(b.address) as w:
+        create_topic(w, "out", partitions=2)
+        create_topic(w, "src")
+    faults_done = threading.Event()
+    fault_log: list[str] = []
+
+    def nemesis() -> None:
+        try:
+            for k in range(6):
+                time.sleep(rnd.uniform(0.3, 1.0))
+                if k % 2:
+                    b.stop()
+                    fault_log.append("stop")
+                else:
+                    b.kill()
+                    fault_log.append("kill")
+                b.start()
+        finally:
+            faults_done.set()
+
+    def new_producer() -> KafkaProducer:
+        return KafkaProducer(bootstrap_servers=b.bootstrap, transactional_id="jepsen",
+                             request_timeout_ms=2000, max_block_ms=4000,
+                             reconnect_backoff_ms=50, retry_backoff_ms=50)
+
+    outcome: dict[int, str] = {}
+    producers: list[KafkaProducer] = []
+    thread = threading.Thread(target=nemesis, daemon=True)
+    thread.start()
+    i = 0
+    deadline = time.monotonic() + 5 * WAIT_S
+    producer: KafkaProducer | None = None
+    while not faults_done.is_set() or i < 40:
+        assert time.monotonic() < deadline, f"only {i} transactions tried"
+        if producer is None:
+            made: list[KafkaProducer] = []
+
+            def make(made: list[KafkaProducer] = made) -> None:
+                made.append(new_producer())
+
+            if bounded(make, 10) != "ok":
+                time.sleep(0.2)
+                continue
+            producer = made[0]
+            producers.append(producer)
+            if bounded(producer.init_transactions, 10) != "ok":
+                producer = None
+                continue
+        abort = rnd.random() < 0.2
+
+        def body(n: int = i, txn: KafkaProducer = producer, abort: bool = abort) -> None:
+            txn.begin_transaction()
+            txn.send("out", b"%d" % n, partition=0)
+            txn.send("out", b"%d" % n, partition=1)
+            txn.send_offsets_to_transaction(
+                {TopicPartition("src", 0): OffsetAndMetadata(n + 1, "", -1)}, "g")
+            if abort:
+                txn.abort_transaction()
+            else:
+                txn.commit_transaction()
+
+        result = bounded(body, 10)
+        outcome[i] = ("aborted" if abort else "committed") if result == "ok" else "unknown"
+        if result != "ok":
+            producer = None  # a new instance fences this one and ends its transaction
+        i += 1
+    thread.join()
+    assert "kill" in fault_log and "stop" in fault_log
+    last = new_producer()
+    last.init_transactions()  # ends whatever an earlier instance left open
+    last.close()
+    for old in producers:
+        bounded(partial(old.close, timeout=0), 5)
+
+    def read(partition: int) -> list[int]:
+        tp = TopicPartition("out", partition)
+        c = KafkaConsumer(bootstrap_servers=b.bootstrap, enable_auto_commit=False,
+                          isolation_level="read_committed")
+        try:
+            c.assign([tp])
+            plain = KafkaConsumer(bootstrap_servers=b.bootstrap)
+            try:
+                hw = plain.end_offsets([tp])[tp]
+            finally:
+                plain.close()
+            wait_for("every transaction decided (LSO = HW)",
+                     lambda: c.end_offsets([tp])[tp] >= hw)
+            c.seek_to_beginning(tp)
+            out: list[int] = []
+            end = c.end_offsets([tp])[tp]
+            limit = time.monotonic() + WAIT_S
+            while c.position(tp) < end:
+                assert time.monotonic() < limit, f"stuck at {c.position(tp)} < {end}"
+                for msgs in c.poll(timeout_ms=200).values():
+                    out.extend(int(m.value) for m in msgs)
+            return out
+        finally:
+            c.close()
+
+    p0, p1 = read(0), read(1)
+    assert len(p0) == len(set(p0)), "a transaction's record appears twice"
+    assert set(p0) == set(p1), f"partial transactions: {set(p0) ^ set(p1)}"
+    visible = set(p0)
+    lost = [k for k, o in outcome.items() if o == "committed" and k not in visible]
+    aborted_read = [k for k, o in outcome.items() if o == "aborted" and k in visible]
+    assert not lost and not aborted_read, (lost, aborted_read)
+    c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id="g", enable_auto_commit=False)
+    try:
+        committed = c.committed(TopicPartition("src", 0))
+    finally:
+        c.close()
+    expected = max(visible) + 1 if visible else None
+    assert committed == expected, f"group offset {committed}, last visible txn {expected}"
