@@ -458,3 +458,33 @@ def test_transactions_under_kills_and_restarts_are_atomic(
         c.close()
     expected = max(visible) + 1 if visible else None
     assert committed == expected, f"group offset {committed}, last visible txn {expected}"
+
+
+def test_fencing_an_open_transaction_hands_out_a_fresh_epoch(broker: BrokerProcess) -> None:
+    # The abort markers of a fenced transaction carry the bumped epoch; the new
+    # producer gets the epoch after it (Kafka never hands out the fencing epoch), and
+    # starts its sequences at 0 there.
+    from kafka.protocol.admin import DescribeProducersRequest
+
+    with Wire(broker.address) as w:
+        create_topic(w, "fz")
+        r = init(w, "fz")
+        pid = r.producer_id
+        assert add(w, "fz", pid, 0, "fz") == 0
+        assert produce_txn(w, "fz", "fz", pid, 0, 0) == (0, 0)
+        again = init(w, "fz")  # a new instance: the open transaction is aborted
+        assert (again.producer_id, again.producer_epoch) == (pid, 2)
+        described = w.call(DescribeProducersRequest(version=0, topics=[
+            DescribeProducersRequest.TopicRequest(name="fz", partition_indexes=[0])]))
+        states = described.topics[0].partitions[0].active_producers
+        assert [(s.producer_id, s.producer_epoch, s.current_txn_start_offset)
+                for s in states] == [(pid, 1, -1)]  # aborted by a marker of epoch 1
+        assert produce_txn(w, "fz", "fz", pid, 1, 2)[0] == 47  # the fence epoch: fenced
+        assert add(w, "fz", pid, 2, "fz") == 0
+        assert produce_txn(w, "fz", "fz", pid, 2, 1)[0] == 45  # OUT_OF_ORDER: not 0
+        assert produce_txn(w, "fz", "fz", pid, 2, 0) == (0, 3)
+        assert end_txn(w, "fz", pid, 2, True) == 0
+        part = fetch_committed(w, "fz", 0)
+        assert [(a.producer_id, a.first_offset) for a in part.aborted_transactions] == [
+            (pid, 0)]
+        assert part.last_stable_offset == part.high_watermark == 6
