@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_linearizable.py
 	$(PY) benchmarks/bench_report.py
 	$(PY) benchmarks/bench_recorder.py
+	$(PY) benchmarks/bench_broker_cpu.py
 	$(PY) benchmarks/bench_run_throughput.py
 
 clean:
