@@ -125,12 +125,27 @@ class RaftCluster:
             seen.add(parts[0].leader_id)
         return seen.pop() if len(seen) == 1 else None
 
+    def serves(self, node: int, topic: str, partition: int = 0) -> bool:
+        """Whether ``node`` answers ListOffsets for the partition: a newly elected leader
+        is named in Metadata (by itself and by the followers it reached) before it has
+        committed its no-op, and until then refuses produces with NOT_LEADER_OR_FOLLOWER,
+        which a test that sends exactly once would count as a failed write."""
+        from tests.broker._wire import list_offset
+
+        try:
+            with Wire(self.address(node), timeout_s=2) as w:
+                list_offset(w, topic, -1, partition=partition)
+        except (OSError, AssertionError):
+            return False
+        return True
+
     def wait_leader(self, topic: str, partition: int = 0, *, not_: int | None = None,
                     timeout_s: float = 20.0) -> int:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             leader = self.leader(topic, partition)
-            if leader is not None and leader != not_ and leader in self.alive():
+            if leader is not None and leader != not_ and leader in self.alive() \
+                    and self.serves(leader, topic, partition):
                 return leader
             time.sleep(0.05)
         raise AssertionError(f"no leader for {topic}-{partition} within {timeout_s} s")
