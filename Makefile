@@ -37,6 +37,8 @@ nightly: $(STAMP)
 	$(VENV)/bin/logtrial run --target reference --time-limit 300 --nemesis kill,pause --sub-via subscribe
 	$(VENV)/bin/logtrial run --target reference --nodes 3 --replication-factor 3 --time-limit 300 \
 		--nemesis partition,kill,pause,loss,slow,reset --retention-ms 60000 --segment-bytes 65536
+	$(VENV)/bin/logtrial run --target reference --time-limit 300 --txn --sub-via subscribe \
+		--nemesis kill,pause
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check harness reference_broker tests suites benchmarks
