@@ -205,7 +205,7 @@ class PeerLink:
             except asyncio.CancelledError:
                 raise
             except (OSError, TimeoutError, ConnectionError):
-                pass
+                pass  # peer down or unreachable: retried below; a lost link is logged once
             finally:
                 if conn is not None:
                     self._lost(conn, None)
