@@ -88,7 +88,8 @@ def _response_class(api_key: int) -> Any:
 
 
 def make_batch(n: int, *, pid: int = -1, epoch: int = -1, seq: int = -1,
-               ts: int | None = None, value: bytes = b"v") -> bytes:
+               ts: int | None = None, value: bytes = b"v", transactional: bool = False
+               ) -> bytes:
     """One v2 batch of `n` records (values `value` + index)."""
     import time
 
@@ -96,16 +97,18 @@ def make_batch(n: int, *, pid: int = -1, epoch: int = -1, seq: int = -1,
 
     now = int(time.time() * 1000) if ts is None else ts
     recs = [records.Record(key=None, value=value + b"%d" % i, timestamp=now) for i in range(n)]
-    return records.build_batch(recs, producer_id=pid, producer_epoch=epoch, base_sequence=seq)
+    return records.build_batch(recs, producer_id=pid, producer_epoch=epoch, base_sequence=seq,
+                               transactional=transactional)
 
 
 def produce(w: Wire, topic: str, batch: bytes, *, partition: int = 0, version: int = 9,
-            acks: int = -1) -> tuple[int, int]:
+            acks: int = -1, transactional_id: str | None = None) -> tuple[int, int]:
     """(error code, base offset) of producing `batch`."""
     from kafka.protocol.producer import ProduceRequest
 
     TD = ProduceRequest.TopicProduceData
-    req = ProduceRequest(version=version, transactional_id=None, acks=acks, timeout_ms=5000,
+    req = ProduceRequest(version=version, transactional_id=transactional_id, acks=acks,
+                         timeout_ms=5000,
                          topic_data=[TD(name=topic, partition_data=[
                              TD.PartitionProduceData(index=partition, records=batch)])])
     pr = w.call(req).responses[0].partition_responses[0]
@@ -113,13 +116,15 @@ def produce(w: Wire, topic: str, batch: bytes, *, partition: int = 0, version: i
 
 
 def fetch(w: Wire, topic: str, offset: int, *, partition: int = 0, max_wait_ms: int = 0,
-          min_bytes: int = 1, max_bytes: int = 1 << 20, version: int = 11) -> Any:
-    """The partition part of a Fetch response."""
+          min_bytes: int = 1, max_bytes: int = 1 << 20, version: int = 11,
+          isolation_level: int = 0) -> Any:
+    """The partition part of a Fetch response (isolation_level 1: read_committed)."""
     from kafka.protocol.consumer import FetchRequest
 
     FT = FetchRequest.FetchTopic
     req = FetchRequest(version=version, replica_id=-1, max_wait_ms=max_wait_ms,
-                       min_bytes=min_bytes, max_bytes=max_bytes, isolation_level=0,
+                       min_bytes=min_bytes, max_bytes=max_bytes,
+                       isolation_level=isolation_level,
                        session_id=0, session_epoch=-1,
                        topics=[FT(topic=topic, partitions=[FT.FetchPartition(
                            partition=partition, fetch_offset=offset,
@@ -129,12 +134,14 @@ def fetch(w: Wire, topic: str, offset: int, *, partition: int = 0, max_wait_ms: 
     return w.call(req).responses[0].partitions[0]
 
 
-def list_offset(w: Wire, topic: str, ts: int, *, partition: int = 0) -> int:
-    """ListOffsets v7 answer for one partition (-1 latest, -2 earliest, or a timestamp)."""
+def list_offset(w: Wire, topic: str, ts: int, *, partition: int = 0,
+                isolation_level: int = 0) -> int:
+    """ListOffsets v7 answer for one partition (-1 latest, -2 earliest, or a timestamp;
+    isolation_level 1: read_committed, whose latest is the last stable offset)."""
     from kafka.protocol.consumer import ListOffsetsRequest
 
     LT = ListOffsetsRequest.ListOffsetsTopic
-    req = ListOffsetsRequest(version=7, replica_id=-1, isolation_level=0, topics=[
+    req = ListOffsetsRequest(version=7, replica_id=-1, isolation_level=isolation_level, topics=[
         LT(name=topic, partitions=[LT.ListOffsetsPartition(
             partition_index=partition, timestamp=ts, current_leader_epoch=-1)])])
     p = w.call(req).topics[0].partitions[0]

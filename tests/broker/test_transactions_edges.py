@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
 from kafka.protocol.producer import (
     AddPartitionsToTxnRequest,
     InitProducerIdRequest,
@@ -19,7 +18,8 @@ from kafka.protocol.producer import (
 
 from reference_broker import records
 
-from ._wire import Wire, create_topic, make_batch, produce
+from ._wire import Wire, create_topic, fetch, make_batch, produce
+from ._wire import list_offset as wire_list_offset
 from .conftest import BrokerProcess
 
 WAIT_S = 30.0  # liveness bound for what must eventually happen
@@ -52,36 +52,16 @@ def add(w: Wire, tid: str, pid: int, epoch: int, topic: str) -> int:
 def produce_txn(w: Wire, tid: str, topic: str, pid: int, epoch: int, seq: int,
                 n: int = 2) -> tuple[int, int]:
     """(error code, base offset) of a transactional batch of ``n`` records."""
-    batch = records.build_batch(
-        [records.Record(None, b"t%d" % i, int(time.time() * 1000)) for i in range(n)],
-        producer_id=pid, producer_epoch=epoch, base_sequence=seq, transactional=True)
-    TD = ProduceRequest.TopicProduceData
-    resp = w.call(ProduceRequest(version=9, transactional_id=tid, acks=-1, timeout_ms=5000,
-                                 topic_data=[TD(name=topic, partition_data=[
-                                     TD.PartitionProduceData(index=0, records=batch)])]))
-    pr = resp.responses[0].partition_responses[0]
-    return int(pr.error_code), int(pr.base_offset)
+    batch = make_batch(n, pid=pid, epoch=epoch, seq=seq, value=b"t", transactional=True)
+    return produce(w, topic, batch, transactional_id=tid)
 
 
 def list_offset(w: Wire, topic: str, ts: int, *, committed: bool) -> int:
-    LT = ListOffsetsRequest.ListOffsetsTopic
-    p = w.call(ListOffsetsRequest(version=7, replica_id=-1, isolation_level=int(committed),
-                                  topics=[LT(name=topic, partitions=[LT.ListOffsetsPartition(
-                                      partition_index=0, timestamp=ts,
-                                      current_leader_epoch=-1)])])).topics[0].partitions[0]
-    assert p.error_code == 0, p
-    return int(p.offset)
+    return wire_list_offset(w, topic, ts, isolation_level=int(committed))
 
 
 def fetch_committed(w: Wire, topic: str, offset: int) -> Any:
-    FT = FetchRequest.FetchTopic
-    resp = w.call(FetchRequest(
-        version=11, replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20,
-        isolation_level=1, session_id=0, session_epoch=-1, rack_id="",
-        topics=[FT(topic=topic, partitions=[FT.FetchPartition(
-            partition=0, current_leader_epoch=-1, fetch_offset=offset, log_start_offset=-1,
-            partition_max_bytes=1 << 20)])], forgotten_topics_data=[]))
-    return resp.responses[0].partitions[0]
+    return fetch(w, topic, offset, min_bytes=0, isolation_level=1)
 
 
 def test_retention_past_an_open_transaction_keeps_the_lso_at_or_above_the_log_start(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from kafka.protocol.admin import DescribeProducersRequest
-from kafka.protocol.consumer import FetchRequest, ListOffsetsRequest
+from kafka.protocol.consumer import ListOffsetsRequest
 from kafka.protocol.metadata import ApiVersionsRequest
 from kafka.protocol.producer import (
     AddOffsetsToTxnRequest,
@@ -21,7 +21,7 @@ from kafka.protocol.producer import (
 
 from reference_broker import records
 
-from ._wire import Wire, create_topic, make_batch
+from ._wire import Wire, create_topic, fetch, make_batch, produce
 from .conftest import BrokerProcess
 
 TOPIC = "wt"
@@ -50,25 +50,13 @@ def end(w: Wire, tid: str, pid: int, epoch: int, commit: bool, *, version: int =
 
 
 def produce_txn(w: Wire, tid: str, pid: int, epoch: int, seq: int, n: int = 2) -> int:
-    batch = records.build_batch(
-        [records.Record(None, b"x%d" % i, 1000) for i in range(n)], producer_id=pid,
-        producer_epoch=epoch, base_sequence=seq, transactional=True)
-    TD = ProduceRequest.TopicProduceData
-    resp = w.call(ProduceRequest(version=9, transactional_id=tid, acks=-1, timeout_ms=5000,
-                                 topic_data=[TD(name=TOPIC, partition_data=[
-                                     TD.PartitionProduceData(index=0, records=batch)])]))
-    return int(resp.responses[0].partition_responses[0].error_code)
+    batch = make_batch(n, pid=pid, epoch=epoch, seq=seq, ts=1000, value=b"x",
+                       transactional=True)
+    return produce(w, TOPIC, batch, transactional_id=tid)[0]
 
 
 def fetch_committed(w: Wire, offset: int = 0) -> Any:
-    FT = FetchRequest.FetchTopic
-    resp = w.call(FetchRequest(
-        version=11, replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20,
-        isolation_level=1, session_id=0, session_epoch=-1, rack_id="",
-        topics=[FT(topic=TOPIC, partitions=[FT.FetchPartition(
-            partition=0, current_leader_epoch=-1, fetch_offset=offset, log_start_offset=-1,
-            partition_max_bytes=1 << 20)])], forgotten_topics_data=[]))
-    return resp.responses[0].partitions[0]
+    return fetch(w, TOPIC, offset, min_bytes=0, isolation_level=1)
 
 
 @pytest.fixture
