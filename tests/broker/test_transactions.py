@@ -23,10 +23,9 @@ from kafka.structs import OffsetAndMetadata
 
 from tests.cluster_broker.conftest import RaftCluster, cluster_factory  # noqa: F401
 
+from ._reading import WAIT_S, read_values, wait_for
 from ._wire import Wire
 from .conftest import BrokerProcess
-
-WAIT_S = 30.0  # liveness bound for reads that must eventually complete
 
 
 def _topic(bootstrap: str, name: str, partitions: int = 1) -> None:
@@ -35,35 +34,6 @@ def _topic(bootstrap: str, name: str, partitions: int = 1) -> None:
         admin.create_topics([NewTopic(name, partitions, 1)])
     finally:
         admin.close()
-
-
-def read_all(bootstrap: str, topic: str, partition: int = 0, *,
-             committed: bool = True) -> tuple[list[bytes], int]:
-    """Every value a consumer of that isolation level can read now, and the end offset
-    it reads up to (the LSO for read_committed, the high watermark otherwise)."""
-    tp = TopicPartition(topic, partition)
-    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                      isolation_level="read_committed" if committed else "read_uncommitted")
-    try:
-        c.assign([tp])
-        c.seek_to_beginning(tp)
-        end = c.end_offsets([tp])[tp]
-        out: list[bytes] = []
-        deadline = time.monotonic() + WAIT_S
-        while c.position(tp) < end:
-            assert time.monotonic() < deadline, f"stuck at {c.position(tp)} < {end}"
-            for msgs in c.poll(timeout_ms=200).values():
-                out.extend(m.value for m in msgs)
-        return out, end
-    finally:
-        c.close()
-
-
-def wait_for(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        assert time.monotonic() < deadline, f"not within {WAIT_S} s: {what}"
-        time.sleep(0.1)
 
 
 def kp(bootstrap: str, tid: str, **extra: Any) -> KafkaProducer:
@@ -81,10 +51,10 @@ def test_kafka_python_commit_abort_and_the_lso(broker: BrokerProcess) -> None:
         p.send("t", b"c%d" % i, partition=0)
     p.flush()
     # sent but not committed: invisible to read_committed, which stops at its start
-    assert read_all(bs, "t") == ([], 0)
-    assert read_all(bs, "t", committed=False)[0] == [b"c0", b"c1", b"c2"]
+    assert read_values(bs, "t") == ([], 0)
+    assert read_values(bs, "t", committed=False)[0] == [b"c0", b"c1", b"c2"]
     p.commit_transaction()
-    values, lso = read_all(bs, "t")
+    values, lso = read_values(bs, "t")
     assert values == [b"c0", b"c1", b"c2"] and lso == 4  # 3 records and the marker
 
     p.begin_transaction()
@@ -92,8 +62,8 @@ def test_kafka_python_commit_abort_and_the_lso(broker: BrokerProcess) -> None:
         p.send("t", b"a%d" % i, partition=0)
     p.flush()  # else abort drops them unsent
     p.abort_transaction()
-    assert read_all(bs, "t")[0] == [b"c0", b"c1", b"c2"]
-    assert read_all(bs, "t", committed=False)[0] == [b"c0", b"c1", b"c2", b"a0", b"a1",
+    assert read_values(bs, "t")[0] == [b"c0", b"c1", b"c2"]
+    assert read_values(bs, "t", committed=False)[0] == [b"c0", b"c1", b"c2", b"a0", b"a1",
                                                        b"a2"]
 
     # a plain (non-transactional) record after an open transaction waits for it
@@ -103,11 +73,11 @@ def test_kafka_python_commit_abort_and_the_lso(broker: BrokerProcess) -> None:
     plain = KafkaProducer(bootstrap_servers=bs, acks="all")
     plain.send("t", b"plain", partition=0)
     plain.close()
-    values, lso = read_all(bs, "t")
+    values, lso = read_values(bs, "t")
     assert values == [b"c0", b"c1", b"c2"] and lso == 8  # the open transaction's start
     p.commit_transaction()
     p.close()
-    assert read_all(bs, "t")[0] == [b"c0", b"c1", b"c2", b"open", b"plain"]
+    assert read_values(bs, "t")[0] == [b"c0", b"c1", b"c2", b"open", b"plain"]
 
 
 def test_commit_across_partitions_is_all_or_nothing(broker: BrokerProcess) -> None:
@@ -118,10 +88,10 @@ def test_commit_across_partitions_is_all_or_nothing(broker: BrokerProcess) -> No
     for i in range(30):
         p.send("m", b"%d" % i, partition=i % 3)
     p.flush()
-    assert [read_all(bs, "m", i)[0] for i in range(3)] == [[], [], []]
+    assert [read_values(bs, "m", i)[0] for i in range(3)] == [[], [], []]
     p.commit_transaction()
     p.close()
-    assert sorted(int(v) for i in range(3) for v in read_all(bs, "m", i)[0]) == \
+    assert sorted(int(v) for i in range(3) for v in read_values(bs, "m", i)[0]) == \
         list(range(30))
 
 
@@ -138,13 +108,13 @@ def test_confluent_commit_and_abort(broker: BrokerProcess) -> None:
     for i in range(5):
         p.produce("cf", b"a%d" % i, partition=0)
     p.flush(10)
-    assert read_all(bs, "cf")[0] == [b"c%d" % i for i in range(5)]  # LSO before a0
+    assert read_values(bs, "cf")[0] == [b"c%d" % i for i in range(5)]  # LSO before a0
     p.abort_transaction(10)
     p.begin_transaction()
     p.produce("cf", b"last", partition=0)
     p.commit_transaction(10)
-    assert read_all(bs, "cf")[0] == [b"c%d" % i for i in range(5)] + [b"last"]
-    assert len(read_all(bs, "cf", committed=False)[0]) == 11
+    assert read_values(bs, "cf")[0] == [b"c%d" % i for i in range(5)] + [b"last"]
+    assert len(read_values(bs, "cf", committed=False)[0]) == 11
     # librdkafka's read_committed consumer skips the aborted records too
     c = Consumer({"bootstrap.servers": bs, "group.id": "cfg", "isolation.level":
                   "read_committed", "auto.offset.reset": "earliest",
@@ -179,7 +149,7 @@ def test_a_new_producer_fences_the_old_one(broker: BrokerProcess) -> None:
     fresh.begin_transaction()
     fresh.produce("f", b"fresh", partition=0)
     fresh.commit_transaction(10)
-    assert read_all(bs, "f")[0] == [b"fresh"]
+    assert read_values(bs, "f")[0] == [b"fresh"]
     # and a third producer fences confluent's in turn
     third = kp(bs, "shared")
     fresh.begin_transaction()
@@ -187,7 +157,7 @@ def test_a_new_producer_fences_the_old_one(broker: BrokerProcess) -> None:
     with pytest.raises(KafkaException):
         fresh.commit_transaction(10)
     third.close()
-    assert read_all(bs, "f")[0] == [b"fresh"]
+    assert read_values(bs, "f")[0] == [b"fresh"]
 
 
 def test_offsets_sent_to_a_transaction_count_only_on_commit(broker: BrokerProcess) -> None:
@@ -224,7 +194,7 @@ def test_offsets_sent_to_a_transaction_count_only_on_commit(broker: BrokerProces
         assert consumer.committed(src) == 10
     finally:
         consumer.close()
-    assert read_all(bs, "out")[0] == [b"y"]
+    assert read_values(bs, "out")[0] == [b"y"]
 
 
 def test_sigkill_keeps_decided_transactions_and_aborts_the_open_one(
@@ -247,12 +217,12 @@ def test_sigkill_keeps_decided_transactions_and_aborts_the_open_one(
     b.restart()  # SIGKILL, then start on the same data dir
     bs = b.bootstrap
     # the aborted index was rebuilt: aborted records stay hidden
-    assert read_all(bs, "k", committed=False)[0] == [b"committed", b"aborted", b"open"]
-    values, lso = read_all(bs, "k")
+    assert read_values(bs, "k", committed=False)[0] == [b"committed", b"aborted", b"open"]
+    values, lso = read_values(bs, "k")
     assert values == [b"committed"] and lso in (4, 6)  # 4: still open; 6: timed out
     # the coordinator remembered the open transaction and aborts it at its timeout
-    wait_for("the open transaction is aborted", lambda: read_all(bs, "k")[1] == 6)
-    assert read_all(bs, "k")[0] == [b"committed"]
+    wait_for("the open transaction is aborted", lambda: read_values(bs, "k")[1] == 6)
+    assert read_values(bs, "k")[0] == [b"committed"]
     assert "timed out: aborting" in b.stderr_text()
     # the id carries on with a higher epoch
     again = kp(bs, "crash")
@@ -260,7 +230,7 @@ def test_sigkill_keeps_decided_transactions_and_aborts_the_open_one(
     again.send("k", b"after", partition=0)
     again.commit_transaction()
     again.close()
-    assert read_all(bs, "k")[0] == [b"committed", b"after"]
+    assert read_values(bs, "k")[0] == [b"committed", b"after"]
 
 
 def test_planted_bug_aborted_read_shows_aborted_records(
@@ -276,7 +246,7 @@ def test_planted_bug_aborted_read_shows_aborted_records(
     p.begin_transaction()
     p.send("bug", b"open", partition=0)
     p.flush()
-    assert read_all(bs, "bug")[0] == [b"aborted", b"open"]
+    assert read_values(bs, "bug")[0] == [b"aborted", b"open"]
     p.close(timeout=0)
 
 

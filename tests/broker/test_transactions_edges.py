@@ -18,19 +18,12 @@ from kafka.protocol.producer import (
 
 from reference_broker import records
 
+from ._reading import WAIT_S, read_values, wait_for
 from ._wire import Wire, create_topic, fetch, make_batch, produce
 from ._wire import list_offset as wire_list_offset
 from .conftest import BrokerProcess
 
-WAIT_S = 30.0  # liveness bound for what must eventually happen
 AP = AddPartitionsToTxnRequest.AddPartitionsToTxnTopic
-
-
-def wait_for(what: str, check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not check():
-        assert time.monotonic() < deadline, f"not within {WAIT_S} s: {what}"
-        time.sleep(0.1)
 
 
 def init(w: Wire, tid: str) -> Any:
@@ -93,32 +86,6 @@ def end_txn(w: Wire, tid: str, pid: int, epoch: int, commit: bool) -> int:
 
     return int(w.call(EndTxnRequest(version=3, transactional_id=tid, producer_id=pid,
                                     producer_epoch=epoch, committed=commit)).error_code)
-
-
-def read_committed_from(bootstrap: str, topic: str, start: int, *,
-                        fetch_bytes: int) -> list[bytes]:
-    """What kafka-python's read_committed consumer reads from ``start`` up to the LSO,
-    fetching at most ``fetch_bytes`` per partition (many fetches, each starting where
-    the last stopped: in the middle of transactions)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    tp = TopicPartition(topic, 0)
-    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                      isolation_level="read_committed",
-                      max_partition_fetch_bytes=fetch_bytes)
-    try:
-        c.assign([tp])
-        end = c.end_offsets([tp])[tp]
-        c.seek(tp, start)
-        out: list[bytes] = []
-        deadline = time.monotonic() + WAIT_S
-        while c.position(tp) < end:
-            assert time.monotonic() < deadline, f"stuck at {c.position(tp)} < {end}"
-            for msgs in c.poll(timeout_ms=200).values():
-                out.extend(m.value for m in msgs)
-        return out
-    finally:
-        c.close()
 
 
 def test_read_committed_from_anywhere_across_rolls_and_a_restart(
@@ -205,7 +172,7 @@ def test_read_committed_from_anywhere_across_rolls_and_a_restart(
     starts = [0, *rnd.sample(offsets, 8)]
     for round_ in ("before", "after a restart"):
         for start in starts:
-            got = read_committed_from(b.bootstrap, "mix", start, fetch_bytes=150)
+            got, _ = read_values(b.bootstrap, "mix", start=start, fetch_bytes=150)
             assert got == expected(start), f"{round_}, from offset {start}"
         if round_ == "before":
             b.restart()
